@@ -39,7 +39,9 @@ static int finish(int fd, struct line_reader *from_server)
     /* shutdown(SHUT_WR) sends FIN: the server's recv returns 0. close()
      * would do that too, but we could then not read what it still says. */
     if (shutdown(fd, SHUT_WR) < 0) {
+        /* ENOTCONN: the server reset the connection before we spoke. */
         warn_errno("shutdown");
+        return 1;
     }
     char line[LINE_LIMIT + 1];
     size_t len;

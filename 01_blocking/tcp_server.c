@@ -28,7 +28,7 @@
 #include "common.h"
 
 #define DEFAULT_PORT "10086" /* the original tour's port */
-#define BACKLOG 16           /* completed connections the kernel queues */
+#define BACKLOG 16 /* completed connections the kernel queues (Linux: 17) */
 
 /* How a conversation ended, which decides what the server does next. */
 enum outcome {
@@ -110,7 +110,7 @@ static int accept_client(int listen_fd, char *peer, size_t size)
     for (;;) {
         /* Sleep until a connection is queued or SIGINT/SIGTERM arrives;
          * see wait_readable in common/io.c for why not just accept(). */
-        if (wait_readable(listen_fd) <= 0) {
+        if (wait_readable(listen_fd, -1) <= 0) {
             return -1;
         }
         /* accept() takes a finished connection off the queue (it does not
@@ -129,9 +129,11 @@ static int accept_client(int listen_fd, char *peer, size_t size)
             net_addr_str((struct sockaddr *)&ss, len, peer, size);
             return fd;
         }
-        /* A client that gave up while queued (ECONNABORTED, or EAGAIN:
-         * it was gone before we got here) is not our problem. Anything
-         * else (EMFILE, ENOBUFS) is reported, and we carry on. */
+        /* A client that gave up while queued is not our problem: Linux
+         * still hands it over (its first recv then says ECONNRESET), other
+         * systems fail accept with ECONNABORTED, or with EAGAIN on a
+         * non-blocking socket. Anything else (EMFILE, ENOBUFS) is
+         * reported, and we carry on. */
         if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK &&
             errno != ECONNABORTED) {
             warn_errno("accept");
@@ -151,17 +153,16 @@ static void report_recv(int id, enum line_result r)
     }
 }
 
-/* Read our answer from stdin. Returns 1 with a line, 0 at EOF or stop. An
- * over-long answer is refused here, so the client never gets half of it. */
-static int read_answer(struct line_reader *in, char *line, size_t *len)
+/* Read our answer from stdin: LINE_OK, LINE_EOF, LINE_STOPPED or
+ * LINE_ERROR. An over-long answer is refused here, so the client never
+ * gets half of it. */
+static enum line_result read_answer(struct line_reader *in, char *line,
+                                    size_t *len)
 {
     for (;;) {
         enum line_result r = read_line(in, line, len);
-        if (r == LINE_OK) {
-            return 1;
-        }
         if (r != LINE_TOO_LONG) {
-            return 0;
+            return r;
         }
         fprintf(stderr, "answer too long (limit %d bytes); type it again\n",
                 LINE_LIMIT - 1);
@@ -194,8 +195,13 @@ static enum outcome converse(int conn_fd, int id, struct line_reader *in)
         char prefix[32];
         snprintf(prefix, sizeof prefix, "[%d] ", id);
         print_text(prefix, line, len);
-        if (!read_answer(in, line, &len)) {
-            printf("[%d] closed (our stdin ended)\n", id);
+        r = read_answer(in, line, &len);
+        if (r != LINE_OK) {
+            if (r == LINE_ERROR) {
+                warn_errno("stdin");
+            }
+            printf("[%d] closed (%s)\n", id,
+                   r == LINE_STOPPED ? "stopping" : "our stdin ended");
             return STOP_SERVER;
         }
         line[len] = '\n';

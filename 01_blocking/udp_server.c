@@ -47,7 +47,7 @@ static int echo_one(int fd)
 
     /* Sleep until a datagram is queued or SIGINT/SIGTERM arrives (see
      * wait_readable in common/io.c). */
-    int ready = wait_readable(fd);
+    int ready = wait_readable(fd, -1);
     if (ready < 0) {
         warn_errno("select");
     }

@@ -1,10 +1,10 @@
 /*
  * common.h - the only code the chapters share.
  *
- * Small and boring on purpose. Every helper here is first written out by
- * hand in the chapter that teaches it (chapter 1 spells out the getaddrinfo
- * loop in tcp_server.c and the send loop in tcp_client.c); later programs
- * call these so that their own lesson stays in front.
+ * Small and boring on purpose. Chapter 1 spells out the getaddrinfo,
+ * socket, bind, listen, accept sequence by hand in tcp_server.c, and its
+ * page walks through net_connect, send_all and read_line; everything else
+ * calls these so that its own lesson stays in front.
  *
  *   diagnostics  die, die_errno, warn_errno, errno_name
  *   addresses    net_listen, net_bind_udp, net_connect, net_addr_str,
@@ -63,6 +63,13 @@ int net_bind_udp(const char *host, const char *port);
  * descriptor, or -1 after printing why the last attempt failed. */
 int net_connect(const char *host, const char *port);
 
+/* For a blocking server: wait (see wait_readable) for a connection on the
+ * non-blocking listening socket LISTEN_FD and accept it. Returns the new
+ * (blocking) descriptor with the peer's address in PEER, or -1 when a
+ * stop was requested. Clients that vanish while queued are skipped, other
+ * accept errors reported. 01_blocking/tcp_server.c writes this out. */
+int net_accept(int listen_fd, char *peer, size_t size);
+
 /* Format an address as "127.0.0.1:5000" or "[::1]:5000" into BUF (an
  * IPv4-mapped IPv6 address is shown as the IPv4 address it carries).
  * Returns BUF. */
@@ -81,6 +88,15 @@ int net_parse_port(const char *s);
  * sends and retrying EINTR; MSG_NOSIGNAL, so a closed peer is EPIPE rather
  * than a fatal SIGPIPE. Returns LEN, or -1 with errno set. */
 ssize_t send_all(int fd, const void *buf, size_t len);
+
+/* send_all for a gather list: the COUNT buffers of IOV go out as one
+ * stream, in one sendmsg call when the socket takes them all. One call
+ * instead of two also keeps Nagle's algorithm from holding back a short
+ * second write (a body after its header) until the peer's delayed ACK,
+ * 40 ms later. IOV is consumed (its entries are advanced). Returns the
+ * total, or -1 with errno set. */
+struct iovec;
+ssize_t sendv_all(int fd, struct iovec *iov, int count);
 
 /* Turn on O_NONBLOCK, keeping the other file status flags. 0 or -1. */
 int set_nonblocking(int fd);
@@ -136,14 +152,21 @@ void print_text(const char *prefix, const char *text, size_t len);
 extern volatile sig_atomic_t stop_requested;
 
 /* Wait until FD is readable (or at EOF, or in error) for a blocking
- * program that must also notice SIGINT/SIGTERM. Returns 1 when FD is
- * ready, 0 when a stop was requested, -1 on error (errno set).
+ * program that must also notice SIGINT/SIGTERM, for at most TIMEOUT_MS
+ * milliseconds (-1: no limit). Returns 1 when FD is ready, 0 when a stop
+ * was requested, -1 on error or timeout (errno ETIMEDOUT).
  *
  * The race it closes: "if (!stop_requested) accept(...)" loses a signal
  * that lands between the check and the call, and then blocks until the
  * next client. Here the signals are blocked while the flag is checked, and
  * pselect() unblocks them only while it sleeps, atomically. */
-int wait_readable(int fd);
+int wait_readable(int fd, int timeout_ms);
+
+/* wait_readable for two descriptors: returns 1 when FD is ready, 2 when
+ * only OTHER is, 0 on a stop request, -1 on error or timeout. The
+ * iterative HTTP server waits on a keep-alive connection and on its
+ * listening socket at once, to notice that another client is waiting. */
+int wait_either(int fd, int other, int timeout_ms);
 
 /* Ignore SIGPIPE, and make SIGINT/SIGTERM set stop_requested. The handlers
  * are installed without SA_RESTART, so a blocking call returns EINTR and

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/select.h>
 #include <sys/time.h>
+#include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -21,13 +23,23 @@
 
 volatile sig_atomic_t stop_requested = 0;
 
+/* Milliseconds on the monotonic clock (not the wall clock, which can
+ * jump). */
+static long long monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 ssize_t send_all(int fd, const void *buf, size_t len)
 {
     const char *p = buf;
     size_t left = len;
     while (left > 0) {
-        /* send may take fewer bytes than asked (a signal, a full socket
-         * buffer on a huge write): carry on from where it stopped. */
+        /* send may take fewer bytes than asked: a signal that arrives
+         * after some bytes were queued, or SO_SNDTIMEO expiring, or any
+         * non-blocking socket. Carry on from where it stopped. */
         ssize_t n = send(fd, p, left, MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR) {
@@ -39,6 +51,36 @@ ssize_t send_all(int fd, const void *buf, size_t len)
         left -= (size_t)n;
     }
     return (ssize_t)len;
+}
+
+ssize_t sendv_all(int fd, struct iovec *iov, int count)
+{
+    size_t total = 0;
+    for (int i = 0; i < count; i++) {
+        total += iov[i].iov_len;
+    }
+    while (count > 0) {
+        struct msghdr msg = {.msg_iov = iov, .msg_iovlen = count};
+        ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return -1;
+        }
+        /* Skip what was sent: whole buffers, then part of the next. */
+        size_t sent = (size_t)n;
+        while (count > 0 && sent >= iov->iov_len) {
+            sent -= iov->iov_len;
+            iov++;
+            count--;
+        }
+        if (count > 0) {
+            iov->iov_base = (char *)iov->iov_base + sent;
+            iov->iov_len -= sent;
+        }
+    }
+    return (ssize_t)total;
 }
 
 int set_nonblocking(int fd)
@@ -85,26 +127,35 @@ void close_gracefully(int fd)
     /* FIN after our last byte: the peer reads our answer, then EOF. */
     shutdown(fd, SHUT_WR);
 
-    /* Wait at most ~1 s for the peer's own FIN, discarding at most 64 KiB:
-     * a peer that keeps sending cannot hold us here. */
-    struct timeval tv = {.tv_sec = 1, .tv_usec = 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    /* Wait at most ~1 s in all for the peer's own FIN, discarding at most
+     * 64 KiB: a peer that keeps sending cannot hold us here. */
+    long long deadline = monotonic_ms() + 1000;
     char sink[4096];
     size_t total = 0;
     while (total < 64 * 1024) {
-        ssize_t n = recv(fd, sink, sizeof sink, 0);
+        long long left = deadline - monotonic_ms();
+        if (left <= 0 || wait_readable(fd, (int)left) <= 0) {
+            break;
+        }
+        ssize_t n = recv(fd, sink, sizeof sink, MSG_DONTWAIT);
         if (n > 0) {
             total += (size_t)n;
-        } else if (n == 0 || errno != EINTR || stop_requested) {
+        } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
             break;
         }
     }
     close(fd);
 }
 
-int wait_readable(int fd)
+int wait_readable(int fd, int timeout_ms)
 {
-    if (fd < 0 || fd >= FD_SETSIZE) {
+    return wait_either(fd, -1, timeout_ms);
+}
+
+int wait_either(int fd, int other, int timeout_ms)
+{
+    int top = fd > other ? fd : other;
+    if (fd < 0 || top >= FD_SETSIZE) {
         errno = EINVAL; /* an fd_set holds descriptors below FD_SETSIZE */
         return -1;
     }
@@ -119,20 +170,36 @@ int wait_readable(int fd)
     sigdelset(&wait_mask, SIGINT);
     sigdelset(&wait_mask, SIGTERM);
 
+    long long deadline = monotonic_ms() + timeout_ms;
     int rc = 0;
+    fd_set readable;
     while (!stop_requested) {
-        fd_set readable;
+        long long left = deadline - monotonic_ms();
+        left = left > 0 ? left : 0;
+        struct timespec ts = {.tv_sec = left / 1000,
+                              .tv_nsec = (long)(left % 1000) * 1000000};
         FD_ZERO(&readable);
         FD_SET(fd, &readable);
+        if (other >= 0) {
+            FD_SET(other, &readable);
+        }
         /* Sleeps with WAIT_MASK in force: a stop signal arriving now
          * interrupts it (EINTR) and the loop sees the flag. */
-        rc = pselect(fd + 1, &readable, NULL, NULL, NULL, &wait_mask);
-        if (rc > 0 || (rc < 0 && errno != EINTR)) {
+        rc = pselect(top + 1, &readable, NULL, NULL,
+                     timeout_ms >= 0 ? &ts : NULL, &wait_mask);
+        if (rc == 0) {
+            rc = -1;
+            errno = ETIMEDOUT;
+        }
+        if (rc > 0 || errno != EINTR) {
             break;
         }
     }
     int saved = errno;
     sigprocmask(SIG_SETMASK, &old_mask, NULL);
     errno = saved;
-    return stop_requested ? 0 : (rc > 0 ? 1 : -1);
+    if (stop_requested) {
+        return 0;
+    }
+    return rc <= 0 ? -1 : FD_ISSET(fd, &readable) ? 1 : 2;
 }

@@ -77,7 +77,7 @@ enum line_result read_line(struct line_reader *lr, char *out, size_t *len)
             return LINE_OK;
         }
         /* Sleep until there is something to read, or a stop signal. */
-        int ready = wait_readable(lr->fd);
+        int ready = wait_readable(lr->fd, -1);
         if (ready == 0) {
             return LINE_STOPPED;
         }

@@ -69,6 +69,7 @@ struct proc {
     int reaped, status;  /* waitpid done, and its status */
     int checked;         /* its exit was checked by wait/stop/kill */
     int binary;          /* stdout compared with `output`, not lines */
+    int drained;         /* `drain`: the rest of stdout is not checked */
     int valgrind;        /* runs under valgrind */
 };
 
@@ -563,6 +564,9 @@ static char *next_line(struct proc *p, size_t *len)
         p->out_pos = (size_t)(nl - p->out.data) + 1;
     }
     *len = (size_t)(nl - start);
+    if (*len > 0 && start[*len - 1] == '\r') {
+        (*len)--; /* CRLF ends a line too (HTTP) */
+    }
     return start;
 }
 
@@ -687,6 +691,24 @@ static void cmd_expect(struct driver *d, struct proc *p, const char *pattern)
     if (!match(pattern, line, len)) {
         fail(d, "%s printed:\n    %.*s\nexpected:\n    %s", p->name, (int)len,
              line, pattern);
+    }
+}
+
+/* find NAME PATTERN: skip stdout lines until one matches (for chatty
+ * tools such as ab, whose other lines vary). */
+static void cmd_find(struct driver *d, struct proc *p, const char *pattern)
+{
+    for (;;) {
+        wait_for(d, p, line_ready, "to print a line");
+        size_t len = 0;
+        char *line = next_line(p, &len);
+        if (line == NULL) {
+            fail(d, "%s ended without printing a line matching: %s", p->name,
+                 pattern);
+        }
+        if (match(pattern, line, len)) {
+            return;
+        }
     }
 }
 
@@ -860,6 +882,8 @@ static int run_text_command(struct driver *d, const char *cmd, struct proc *p,
         feed_stdin(p);
     } else if (strcmp(cmd, "expect") == 0) {
         cmd_expect(d, p, text);
+    } else if (strcmp(cmd, "find") == 0) {
+        cmd_find(d, p, text);
     } else if (strcmp(cmd, "expect-err") == 0) {
         cmd_expect_err(d, p, text);
     } else {
@@ -872,14 +896,19 @@ static int run_text_command(struct driver *d, const char *cmd, struct proc *p,
 static int run_proc_command(struct driver *d, char **argv, int argc)
 {
     const char *cmd = argv[0];
-    if (argc < 2 ||
-        (strcmp(cmd, "wait") != 0 && strcmp(cmd, "stop") != 0 &&
-         strcmp(cmd, "kill") != 0 && strcmp(cmd, "close") != 0 &&
-         strcmp(cmd, "output") != 0 && strcmp(cmd, "sendfile") != 0)) {
+    static const char *const names[] = {"wait",   "stop",     "kill", "close",
+                                        "output", "sendfile", "drain"};
+    size_t i = 0;
+    while (i < sizeof names / sizeof names[0] && strcmp(cmd, names[i]) != 0) {
+        i++;
+    }
+    if (argc < 2 || i == sizeof names / sizeof names[0]) {
         return 0;
     }
     struct proc *p = find_proc(d, argv[1]);
-    if (strcmp(cmd, "close") == 0) {
+    if (strcmp(cmd, "drain") == 0) {
+        p->drained = 1;
+    } else if (strcmp(cmd, "close") == 0) {
         p->close_pending = 1;
         feed_stdin(p);
     } else if (strcmp(cmd, "wait") == 0 && argc == 3) {
@@ -964,7 +993,7 @@ static void check_end(struct driver *d)
             fail(d, "%s ended but no wait/stop/kill checked how", p->name);
         }
         size_t len = 0;
-        char *line = p->binary ? NULL : next_line(p, &len);
+        char *line = p->binary || p->drained ? NULL : next_line(p, &len);
         if (line != NULL) {
             fail(d, "%s printed a line no expect consumed:\n    %.*s", p->name,
                  (int)len, line);

@@ -276,7 +276,7 @@ static void test_wait_readable_stop(void)
         kill(getppid(), SIGTERM);
         _exit(0);
     }
-    CHECK_INT(wait_readable(p[0]), 0);
+    CHECK_INT(wait_readable(p[0], -1), 0);
     CHECK_INT(stop_requested, 1);
     struct line_reader lr;
     char line[LINE_LIMIT + 1];
@@ -286,9 +286,13 @@ static void test_wait_readable_stop(void)
     waitpid(pid, NULL, 0);
     stop_requested = 0;
 
+    errno = 0;
+    CHECK_INT(wait_readable(p[0], 10), -1); /* nothing to read yet */
+    CHECK_STR(errno_name(errno), "ETIMEDOUT");
     CHECK_INT(write(p[1], "x", 1), 1);
-    CHECK_INT(wait_readable(p[0]), 1);
-    CHECK_INT(wait_readable(-1), -1);
+    CHECK_INT(wait_readable(p[0], 0), 1);
+    CHECK_INT(wait_readable(p[0], -1), 1);
+    CHECK_INT(wait_readable(-1, -1), -1);
     close(p[0]);
     close(p[1]);
 }
