@@ -11,6 +11,7 @@
  *                net_local_str, net_parse_port
  *   I/O          send_all, set_nonblocking, close_gracefully
  *   lines        struct line_reader, read_line, print_text
+ *   buffers      struct byte_buf, buf_append, buf_consume, buf_take_line
  *   signals      stop_requested, install_stop_handlers
  */
 #ifndef TOUR_COMMON_H
@@ -145,6 +146,46 @@ enum line_result read_line(struct line_reader *lr, char *out, size_t *len);
  * '?', then a newline, on stdout. Bytes from the network never reach a
  * terminal raw: escape sequences could rewrite the reader's screen. */
 void print_text(const char *prefix, const char *text, size_t len);
+
+/* ---- buffers (buf.c) -------------------------------------------------- */
+
+/* A growable byte queue for non-blocking connections: bytes are appended
+ * at the end and consumed from the front. The input side holds what recv
+ * gave until a whole message is there; the output side holds what send
+ * could not take yet (with write interest on only while it is non-empty).
+ * Zero-initialised it is empty and ready. */
+struct byte_buf {
+    char *data;   /* malloc'd storage, or NULL */
+    size_t start; /* first unconsumed byte */
+    size_t end;   /* one past the last byte */
+    size_t cap;   /* bytes allocated */
+};
+
+/* Bytes waiting in B, and where they start. */
+size_t buf_len(const struct byte_buf *b);
+char *buf_data(const struct byte_buf *b);
+
+/* Append LEN bytes; 0, or -1 (ENOMEM) with B unchanged. */
+int buf_append(struct byte_buf *b, const void *data, size_t len);
+
+/* Make room for at least LEN more bytes at the end and return where they
+ * go (for recv straight into the buffer), or NULL (ENOMEM). Follow with
+ * buf_commit of what was actually written. */
+char *buf_reserve(struct byte_buf *b, size_t len);
+void buf_commit(struct byte_buf *b, size_t len);
+
+/* Drop the first LEN bytes (at most buf_len). */
+void buf_consume(struct byte_buf *b, size_t len);
+
+/* Free the storage; B is empty again. */
+void buf_free(struct byte_buf *b);
+
+/* Take the first line out of B for a line-based protocol: LINE_OK with
+ * the line (without "\n" or "\r\n", NUL-terminated, LINE_LIMIT bytes
+ * of room) in OUT and its length in *LEN; LINE_EOF if no whole line is
+ * buffered yet; LINE_TOO_LONG if LINE_LIMIT bytes hold no newline (the
+ * caller answers and drops the peer). Pure: fuzzed in tests/. */
+enum line_result buf_take_line(struct byte_buf *b, char *out, size_t *len);
 
 /* ---- signals (io.c) -------------------------------------------------- */
 

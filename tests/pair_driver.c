@@ -47,7 +47,7 @@
 #define TICK_MS 20            /* poll interval while waiting for exits */
 
 /* A growable byte buffer. */
-struct buf {
+struct bytes {
     char *data;
     size_t len, cap;
 };
@@ -55,22 +55,22 @@ struct buf {
 /* One program of the scenario (or a UDP sink). */
 struct proc {
     char name[32];
-    pid_t pid;           /* 0 for a sink */
-    int in_fd;           /* our end of its stdin, -1 once closed */
-    int out_fd, err_fd;  /* our ends of its stdout/stderr, -1 at EOF */
-    int sink_fd;         /* the socket of a sink, else -1 */
-    int is_socket;       /* a raw connection made by `connect` */
-    struct buf in;       /* stdin bytes not written yet */
-    size_t in_off;       /* how much of `in` is written */
-    int close_pending;   /* close stdin once `in` is written */
-    struct buf out, err; /* everything it printed */
-    size_t out_pos;      /* stdout consumed by `expect` */
-    size_t err_pos;      /* stderr searched by `expect-err` */
-    int reaped, status;  /* waitpid done, and its status */
-    int checked;         /* its exit was checked by wait/stop/kill */
-    int binary;          /* stdout compared with `output`, not lines */
-    int drained;         /* `drain`: the rest of stdout is not checked */
-    int valgrind;        /* runs under valgrind */
+    pid_t pid;             /* 0 for a sink */
+    int in_fd;             /* our end of its stdin, -1 once closed */
+    int out_fd, err_fd;    /* our ends of its stdout/stderr, -1 at EOF */
+    int sink_fd;           /* the socket of a sink, else -1 */
+    int is_socket;         /* a raw connection made by `connect` */
+    struct bytes in;       /* stdin bytes not written yet */
+    size_t in_off;         /* how much of `in` is written */
+    int close_pending;     /* close stdin once `in` is written */
+    struct bytes out, err; /* everything it printed */
+    size_t out_pos;        /* stdout consumed by `expect` */
+    size_t err_pos;        /* stderr searched by `expect-err` */
+    int reaped, status;    /* waitpid done, and its status */
+    int checked;           /* its exit was checked by wait/stop/kill */
+    int binary;            /* stdout compared with `output`, not lines */
+    int drained;           /* `drain`: the rest of stdout is not checked */
+    int valgrind;          /* runs under valgrind */
 };
 
 /* Everything the driver knows; one instance, passed around. */
@@ -88,7 +88,7 @@ struct driver {
 
 /* ---- small utilities ------------------------------------------------- */
 
-static void buf_append(struct buf *b, const void *data, size_t len)
+static void bytes_append(struct bytes *b, const void *data, size_t len)
 {
     if (b->len + len + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 4096;
@@ -437,7 +437,7 @@ static int finished(const struct proc *p)
 }
 
 /* Read what is available on *FD into B; close *FD at EOF. */
-static void drain_fd(struct driver *d, struct proc *p, int *fd, struct buf *b)
+static void drain_fd(struct driver *d, struct proc *p, int *fd, struct bytes *b)
 {
     char chunk[65536];
     ssize_t n = read(*fd, chunk, sizeof chunk);
@@ -445,11 +445,11 @@ static void drain_fd(struct driver *d, struct proc *p, int *fd, struct buf *b)
         if (b->len + (size_t)n > MAX_OUTPUT) {
             fail(d, "%s printed more than %d bytes", p->name, MAX_OUTPUT);
         }
-        buf_append(b, chunk, (size_t)n);
+        bytes_append(b, chunk, (size_t)n);
     } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
         if (n < 0 && p->is_socket) {
             p->status = 1 << 8; /* ECONNRESET and friends: "exit status" 1 */
-            buf_append(&p->err, strerror(errno), strlen(strerror(errno)));
+            bytes_append(&p->err, strerror(errno), strlen(strerror(errno)));
         }
         close(*fd);
         *fd = -1;
@@ -749,11 +749,11 @@ static void cmd_output(struct driver *d, struct proc *p, const char *path)
     if (f == NULL) {
         fail(d, "%s: %s", path, strerror(errno));
     }
-    struct buf want = {0};
+    struct bytes want = {0};
     char chunk[65536];
     size_t n;
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        buf_append(&want, chunk, n);
+        bytes_append(&want, chunk, n);
     }
     fclose(f);
     size_t at = 0;
@@ -869,7 +869,7 @@ static int run_text_command(struct driver *d, const char *cmd, struct proc *p,
         if (p->in_fd < 0 && !p->close_pending) {
             fail(d, "%s's stdin is closed", p->name);
         }
-        buf_append(&p->in, bytes, n);
+        bytes_append(&p->in, bytes, n);
         feed_stdin(p);
     } else if (strcmp(cmd, "sendrep") == 0) {
         char *end;
@@ -877,7 +877,7 @@ static int run_text_command(struct driver *d, const char *cmd, struct proc *p,
         char bytes[MAX_LINE + 1];
         size_t n = unescape(end + strspn(end, " "), bytes);
         for (long i = 0; i < count; i++) {
-            buf_append(&p->in, bytes, n);
+            bytes_append(&p->in, bytes, n);
         }
         feed_stdin(p);
     } else if (strcmp(cmd, "expect") == 0) {
@@ -935,7 +935,7 @@ static int run_proc_command(struct driver *d, char **argv, int argc)
         char chunk[65536];
         size_t n;
         while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-            buf_append(&p->in, chunk, n);
+            bytes_append(&p->in, chunk, n);
         }
         fclose(f);
         feed_stdin(p);

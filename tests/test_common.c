@@ -330,6 +330,80 @@ static void test_close_gracefully(void)
     close(lfd);
 }
 
+static void test_byte_buf(void)
+{
+    struct byte_buf b = {0};
+    CHECK_INT(buf_len(&b), 0);
+    CHECK_INT(buf_append(&b, "hello ", 6), 0);
+    CHECK_INT(buf_append(&b, "world", 5), 0);
+    CHECK_INT(buf_len(&b), 11);
+    CHECK(memcmp(buf_data(&b), "hello world", 11) == 0);
+    buf_consume(&b, 6);
+    CHECK_INT(buf_len(&b), 5);
+    CHECK(memcmp(buf_data(&b), "world", 5) == 0);
+    buf_consume(&b, 100); /* more than there is: empty, not negative */
+    CHECK_INT(buf_len(&b), 0);
+
+    /* Growth far past the first allocation keeps every byte in order. */
+    int ok = 1;
+    for (int i = 0; i < 100000; i++) {
+        char c = (char)('a' + i % 26);
+        ok &= buf_append(&b, &c, 1) == 0;
+        if (i % 3 == 0) {
+            buf_consume(&b, 1);
+        }
+    }
+    for (size_t i = 1; i < buf_len(&b); i++) {
+        char prev = buf_data(&b)[i - 1], cur = buf_data(&b)[i];
+        ok &= cur == (prev == 'z' ? 'a' : prev + 1);
+    }
+    CHECK(ok);
+
+    /* reserve/commit: recv straight into the buffer. */
+    buf_free(&b);
+    char *room = buf_reserve(&b, 4096);
+    CHECK(room != NULL);
+    memcpy(room, "abc", 3);
+    buf_commit(&b, 3);
+    CHECK_INT(buf_len(&b), 3);
+    buf_free(&b);
+    CHECK(b.data == NULL && buf_len(&b) == 0);
+}
+
+static void test_buf_take_line(void)
+{
+    struct byte_buf b = {0};
+    char line[LINE_LIMIT + 1];
+    size_t len = 0;
+    CHECK_INT(buf_take_line(&b, line, &len), LINE_EOF);
+    buf_append(&b, "one\r\ntw", 7);
+    CHECK_INT(buf_take_line(&b, line, &len), LINE_OK);
+    CHECK_STR(line, "one");
+    CHECK_INT(buf_take_line(&b, line, &len), LINE_EOF); /* "tw" waits */
+    buf_append(&b, "o\n\nthree\n", 9);
+    CHECK_INT(buf_take_line(&b, line, &len), LINE_OK);
+    CHECK_STR(line, "two");
+    CHECK_INT(buf_take_line(&b, line, &len), LINE_OK);
+    CHECK_INT(len, 0);
+    CHECK_INT(buf_take_line(&b, line, &len), LINE_OK);
+    CHECK_STR(line, "three");
+    CHECK_INT(buf_len(&b), 0);
+
+    /* The longest line, then one byte too many. */
+    static char big[LINE_LIMIT + 1];
+    memset(big, 'x', sizeof big);
+    big[LINE_LIMIT - 1] = '\n';
+    buf_append(&b, big, LINE_LIMIT);
+    CHECK_INT(buf_take_line(&b, line, &len), LINE_OK);
+    CHECK_INT(len, LINE_LIMIT - 1);
+    memset(big, 'y', sizeof big);
+    buf_append(&b, big, LINE_LIMIT - 1);
+    CHECK_INT(buf_take_line(&b, line, &len), LINE_EOF); /* may still end */
+    buf_append(&b, "y", 1);
+    CHECK_INT(buf_take_line(&b, line, &len), LINE_TOO_LONG);
+    buf_free(&b);
+}
+
 int main(void)
 {
     test_errno_names();
@@ -343,5 +417,7 @@ int main(void)
     test_read_line_reset();
     test_wait_readable_stop();
     test_close_gracefully();
+    test_byte_buf();
+    test_buf_take_line();
     return check_exit_status("test_common");
 }
