@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -133,10 +134,14 @@ static int accept_client(int listen_fd, char *peer, size_t size)
          * still hands it over (its first recv then says ECONNRESET), other
          * systems fail accept with ECONNABORTED, or with EAGAIN on a
          * non-blocking socket. Anything else (EMFILE, ENOBUFS) is
-         * reported, and we carry on. */
+         * reported, and we carry on after a pause: the connection is
+         * still queued, so without one this loop would spin at 100% CPU
+         * printing the same error until a descriptor is free. */
         if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK &&
             errno != ECONNABORTED) {
             warn_errno("accept");
+            struct timespec pause = {.tv_sec = 0, .tv_nsec = 100000000};
+            nanosleep(&pause, NULL); /* a stop signal cuts it short */
         }
     }
 }

@@ -140,7 +140,8 @@ void close_gracefully(int fd)
         ssize_t n = recv(fd, sink, sizeof sink, MSG_DONTWAIT);
         if (n > 0) {
             total += (size_t)n;
-        } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+        } else if (n == 0 || (errno != EINTR && errno != EAGAIN &&
+                              errno != EWOULDBLOCK)) {
             break;
         }
     }

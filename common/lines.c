@@ -90,7 +90,7 @@ enum line_result read_line(struct line_reader *lr, char *out, size_t *len)
             lr->len += (size_t)n;
         } else if (n == 0) {
             lr->eof = 1;
-        } else if (errno != EINTR && errno != EAGAIN) {
+        } else if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
             return LINE_ERROR;
         }
     }

@@ -12,6 +12,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -187,7 +188,11 @@ int net_accept(int listen_fd, char *peer, size_t size)
         }
         if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK &&
             errno != ECONNABORTED) {
+            /* EMFILE and friends: the connection stays queued, so pause
+             * rather than spin (see 01_blocking/tcp_server.c). */
             warn_errno("accept");
+            struct timespec pause = {.tv_sec = 0, .tv_nsec = 100000000};
+            nanosleep(&pause, NULL);
         }
     }
 }
