@@ -66,13 +66,14 @@ void buf_commit(struct byte_buf *b, size_t len)
 
 int buf_append(struct byte_buf *b, const void *data, size_t len)
 {
+    if (len == 0) {
+        return 0; /* nothing to add, and maybe no storage yet */
+    }
     char *p = buf_reserve(b, len);
     if (p == NULL) {
         return -1;
     }
-    if (len > 0) {
-        memcpy(p, data, len);
-    }
+    memcpy(p, data, len);
     buf_commit(b, len);
     return 0;
 }

@@ -334,6 +334,7 @@ static void test_byte_buf(void)
 {
     struct byte_buf b = {0};
     CHECK_INT(buf_len(&b), 0);
+    CHECK_INT(buf_append(&b, "", 0), 0); /* nothing, on no storage: fine */
     CHECK_INT(buf_append(&b, "hello ", 6), 0);
     CHECK_INT(buf_append(&b, "world", 5), 0);
     CHECK_INT(buf_len(&b), 11);
