@@ -7,8 +7,9 @@
  * order, whatever the chunking; the server closes after the client has.
  * Pairs with: echo_client, `nc localhost 10086`, 03_epoll's loadgen.
  * Try it:   ./build/02_nonblocking/echo_server
- *           ./build/02_nonblocking/echo_client < /etc/services | cmp -
- * /etc/services What to notice:
+ *           ./build/02_nonblocking/echo_client < /etc/services \
+ *               | cmp - /etc/services
+ * What to notice:
  *   - the whole program is deal(): input moves to output, and the
  *     skeleton (nb_server.c) does every recv and send, non-blocking;
  *   - back-pressure: a client that does not read makes the server stop
