@@ -181,8 +181,9 @@ static struct client *new_client(struct echo_server *s, int fd,
     int id = s->next_id++;
     if (fd >= s->fd_limit) {
         fprintf(stderr,
-                "[%d] refused %s: descriptor %d is too high (limit %d)\n", id,
-                peer, fd, s->fd_limit);
+                "[%d] refused %s: descriptor %d is too high to watch"
+                " (limit %d)\n",
+                id, peer, fd, s->fd_limit);
         close_after_drain(fd);
         return NULL;
     }
