@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # browser_check.sh - a real browser against one of the tour's HTTP servers.
 #
-# Usage: browser_check.sh SERVER DOCS_DIR
+# Usage: browser_check.sh SERVER DOCS_DIR [--iterative]
 #
 # Serves a copy of DOCS_DIR (docs/) with SERVER on a free port, plus a test
 # page that holds every page of the tour in an iframe: headless Chromium
@@ -12,7 +12,10 @@
 # Timing API); Chromium prints that DOM (--dump-dom) and this script
 # checks it against the files. Then the server's own log: every request
 # answered 200, fewer connections than requests (keep-alive was used),
-# and exit status 0 on SIGTERM.
+# and exit status 0 on SIGTERM. --iterative (chapter 1's server, one
+# connection at a time): a kept-alive connection is closed as soon as
+# another client waits, so with the browser's parallel connections each
+# request may get its own; only the rest is checked.
 #
 # Exit status 0 when all holds, 1 when not (with the reason), 77 (skipped,
 # with the reason) when Chromium is not installed.
@@ -20,6 +23,7 @@ set -euo pipefail
 
 server=$1
 docs=$2
+iterative=${3:-}
 browser=$(command -v chromium || command -v chromium-browser ||
           command -v google-chrome || true)
 if [ -z "$browser" ]; then
@@ -135,6 +139,8 @@ connections=$(grep -c '^\[[0-9]*\] connected from ' "$tmp/server.out" || true)
 want=$((${#pages[@]} + 1))
 [ "$requests" = "$want" ] || fail "$requests requests in the log, want $want"
 [ "$answered" = "$requests" ] || fail "only $answered of $requests requests answered 200"
-[ "$connections" -lt "$requests" ] ||
-    fail "$connections connections for $requests requests: no keep-alive"
+if [ "$iterative" != --iterative ]; then
+    [ "$connections" -lt "$requests" ] ||
+        fail "$connections connections for $requests requests: no keep-alive"
+fi
 echo "ok: ${#pages[@]} pages rendered, $requests requests on $connections connections, all 200"
