@@ -601,11 +601,35 @@ static void check_exit(struct driver *d, struct proc *p, int want)
 
 /* ---- the commands ---------------------------------------------------- */
 
+/* A server that exits with status 77 before it listens says that this
+ * machine cannot run it (uring_echo_server where the kernel refuses
+ * io_uring): skip the test (exit 77) with the reason it gave on stderr. */
+static void skip_if_refused(struct driver *d, const struct proc *p)
+{
+    if (!finished(p) || p->out.len > 0 || !WIFEXITED(p->status) ||
+        WEXITSTATUS(p->status) != 77) {
+        return;
+    }
+    size_t len = p->err.len;
+    while (len > 0 && p->err.data[len - 1] == '\n') {
+        len--;
+    }
+    if (len > 0) {
+        printf("SKIP: %.*s\n", (int)len, p->err.data);
+    } else {
+        printf("SKIP: %s exited with status 77 before listening\n", p->name);
+    }
+    kill_all(d);
+    remove_tmp(d);
+    exit(77);
+}
+
 /* serve NAME PROG ARGS...: start, then read "listening on ADDR:PORT". */
 static void cmd_serve(struct driver *d, char **argv)
 {
     struct proc *p = spawn(d, argv[1], argv + 2);
     wait_for(d, p, line_ready, "to print its 'listening on' line");
+    skip_if_refused(d, p);
     size_t len = 0;
     char *line = next_line(p, &len);
     char *colon = line != NULL ? memchr(line, ':', len) : NULL;
@@ -896,8 +920,9 @@ static int run_text_command(struct driver *d, const char *cmd, struct proc *p,
 static int run_proc_command(struct driver *d, char **argv, int argc)
 {
     const char *cmd = argv[0];
-    static const char *const names[] = {"wait",   "stop",     "kill", "close",
-                                        "output", "sendfile", "drain"};
+    static const char *const names[] = {"wait",     "stop",  "interrupt",
+                                        "kill",     "close", "output",
+                                        "sendfile", "drain"};
     size_t i = 0;
     while (i < sizeof names / sizeof names[0] && strcmp(cmd, names[i]) != 0) {
         i++;
@@ -917,6 +942,10 @@ static int run_proc_command(struct driver *d, char **argv, int argc)
     } else if (strcmp(cmd, "stop") == 0 && p->pid > 0) {
         kill(p->pid, SIGTERM);
         wait_for(d, p, finished, "to stop after SIGTERM");
+        check_exit(d, p, 0);
+    } else if (strcmp(cmd, "interrupt") == 0 && p->pid > 0) {
+        kill(p->pid, SIGINT); /* Ctrl-C */
+        wait_for(d, p, finished, "to stop after SIGINT");
         check_exit(d, p, 0);
     } else if (strcmp(cmd, "kill") == 0 && p->is_socket) {
         abort_socket(p);

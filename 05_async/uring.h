@@ -1,0 +1,71 @@
+/*
+ * uring.h - an io_uring instance through the raw system calls, no liburing.
+ *
+ * io_uring is two ring buffers shared between the process and the kernel:
+ * the submission queue (SQ), where we put requests (SQEs: "recv into this
+ * buffer"), and the completion queue (CQ), where the kernel puts results
+ * (CQEs: "that recv got 42 bytes"). Both live in memory the kernel
+ * allocates and we mmap. uring.c does the plumbing so that
+ * uring_echo_server.c reads as the echo logic:
+ *
+ *   uring_init     io_uring_setup, the three mmaps, the feature checks
+ *   uring_get_sqe  the next free SQE, zeroed (submitting first if full)
+ *   uring_submit   publish the new SQEs and wait for completions
+ *   uring_next_cqe take the next completion out of the CQ
+ *   uring_free     unmap and close
+ */
+#ifndef TOUR_URING_H
+#define TOUR_URING_H
+
+#include <linux/io_uring.h>
+#include <stdatomic.h>
+#include <stddef.h>
+
+/* One ring. The pointers point into the shared memory. */
+struct uring {
+    int fd;                    /* the ring's descriptor */
+    unsigned features;         /* IORING_FEAT_* the kernel offers */
+    atomic_uint *sq_head;      /* written by the kernel: SQEs consumed */
+    atomic_uint *sq_tail;      /* written by us: SQEs published */
+    unsigned sq_mask;          /* ring size - 1, for index & mask */
+    unsigned sq_entries;       /* how many SQEs fit */
+    unsigned sq_local_tail;    /* SQEs handed out, published or not */
+    atomic_uint *sq_flags;     /* IORING_SQ_CQ_OVERFLOW and friends */
+    struct io_uring_sqe *sqes; /* the SQE array */
+    atomic_uint *cq_head;      /* written by us: CQEs consumed */
+    atomic_uint *cq_tail;      /* written by the kernel: CQEs posted */
+    unsigned cq_mask;          /* ring size - 1 */
+    struct io_uring_cqe *cqes; /* the CQE array (inside the CQ ring) */
+    void *sq_ring, *cq_ring;   /* the mappings, for munmap */
+    size_t sq_ring_size, cq_ring_size, sqes_size;
+};
+
+/* Set up a ring with ENTRIES submission slots (a power of two; the CQ
+ * gets twice as many). Returns 0, or -1 with errno set: ENOSYS or EPERM
+ * when the kernel refuses io_uring (not built in, disabled by the
+ * io_uring_disabled sysctl, blocked by seccomp), EOPNOTSUPP when it lacks
+ * a feature we need (IORING_FEAT_NODROP, IORING_FEAT_FAST_POLL: Linux
+ * 5.7), anything else when setting up failed. *WHAT names the call. */
+int uring_init(struct uring *r, unsigned entries, const char **what);
+
+/* The next free SQE, zeroed, for the caller to fill in (opcode, fd,
+ * addr, len, user_data...). When the SQ is full, what is in it is
+ * submitted first. Returns NULL (errno set) if even that fails. */
+struct io_uring_sqe *uring_get_sqe(struct uring *r);
+
+/* Publish the SQEs filled since the last call and, in the same
+ * io_uring_enter, wait until at least WAIT completions are in the CQ.
+ * Returns 0, or -errno: EINTR (a signal), EAGAIN or EBUSY (the kernel is
+ * short of memory, or holds overflowed completions: reap and call
+ * again) are for the caller to retry; anything else is fatal. */
+int uring_submit(struct uring *r, unsigned wait);
+
+/* Copy the next completion into *CQE and give its slot back to the
+ * kernel. Returns 1, or 0 when the CQ is empty. */
+int uring_next_cqe(struct uring *r, struct io_uring_cqe *cqe);
+
+/* Unmap the rings and close the ring's descriptor. Call it only when no
+ * request is in flight: the kernel could still write into our buffers. */
+void uring_free(struct uring *r);
+
+#endif

@@ -1,0 +1,452 @@
+/*
+ * uring_echo_server - the echo server on io_uring: the kernel waits and
+ * copies; we hear when it is done.
+ *
+ * Usage: uring_echo_server [PORT]    (default 10086; 0 picks a free port)
+ *        Exit status: 0 after SIGINT/SIGTERM, 1 on a failure, 2 on bad
+ *        usage, 77 when the kernel refuses io_uring (a sysctl, seccomp,
+ *        a kernel older than 5.7): said on stderr.
+ * Protocol: echo (RFC 862 style), as 03_epoll/epoll_server.
+ * Pairs with: 02_nonblocking/echo_client, `nc -N localhost 10086`, loadgen.
+ * Try it:   ./build/05_async/uring_echo_server
+ *           ./build/03_epoll/loadgen -c 1000 -d 5      (second terminal)
+ * What to notice:
+ *   - no readiness and no EAGAIN: we ask "recv into this buffer" and are
+ *     told later that it happened, and how many bytes came (a proactor);
+ *   - user_data takes each completion back to its connection;
+ *   - one request in flight per connection: its buffer is the kernel's
+ *     until the completion, and a client that does not read is not read;
+ *   - the stop signal is a completion too, and stopping cancels every
+ *     request and waits for each before anything is freed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "uring.h"
+
+#define DEFAULT_PORT "10086" /* the original tour's port */
+#define RING_ENTRIES 256     /* SQ slots; the CQ gets twice as many */
+#define BUF_SIZE 16384       /* bytes per connection, asked of each recv */
+#define BACKLOG 4096         /* handshakes the kernel queues */
+#define DRAIN_READS 4        /* recvs of leftover input before a close */
+#define PAUSE_NS 100000000   /* 100 ms without accepting after an error */
+
+/* What a request was, read back from a completion's user_data. The
+ * server's own requests use these small numbers; a connection's use the
+ * address of its struct conn, which is never that small. */
+enum op {
+    OP_SIGNAL = 1, /* read of the signalfd: SIGINT or SIGTERM came */
+    OP_ACCEPT,     /* accept a connection */
+    OP_POLL,       /* poll the listener: a connection is queued */
+    OP_SHED,       /* accept into the spare descriptor, to refuse */
+    OP_PAUSE,      /* a timeout, then accept again */
+    OP_CANCEL,     /* a cancellation, at the stop */
+    OP_RECV,       /* (struct conn) recv into its buffer */
+    OP_SEND,       /* (struct conn) send the rest of its buffer */
+};
+
+/* One client. While a request is in flight, buf belongs to the kernel. */
+struct conn {
+    int fd;                   /* the connected socket */
+    int id;                   /* [id] in the log, in accept order */
+    enum op op;               /* its request in flight: OP_RECV/OP_SEND */
+    size_t len;               /* bytes the last recv put in buf */
+    size_t sent;              /* how many of them are sent back */
+    struct conn *prev, *next; /* every client, oldest first */
+    char buf[BUF_SIZE];       /* what came in, going out again */
+};
+
+/* The server: the ring, its descriptors, and what the kernel fills in. */
+struct server {
+    struct uring ring;
+    int listen_fd, spare_fd, sig_fd; /* spare: /dev/null, for EMFILE */
+    unsigned inflight;               /* requests whose completion is to come */
+    enum op listener_op;             /* OP_ACCEPT/POLL/SHED/PAUSE in flight */
+    bool queued;                     /* the poll saw a connection waiting */
+    int shed_err;                    /* EMFILE or ENFILE: why we refuse */
+    bool stopping;                   /* the signal came: cancel, wait, quit */
+    int next_id;                     /* id of the next connection */
+    struct sockaddr_storage peer;    /* accept writes the address here */
+    socklen_t peer_len;              /* and its length here */
+    struct signalfd_siginfo sig;     /* the signalfd read lands here */
+    struct __kernel_timespec pause;  /* OP_PAUSE's timeout */
+    struct conn *first, *last;       /* the clients, oldest first */
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: uring_echo_server [PORT]\n");
+}
+
+/* The port from the command line, as 03_epoll's servers take it. */
+static const char *parse_args(int argc, char **argv)
+{
+    if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+        usage(stdout);
+        exit(0);
+    }
+    if (argc > 2 || (argc == 2 && net_parse_port(argv[1]) < 0)) {
+        usage(stderr);
+        exit(2);
+    }
+    return argc == 2 ? argv[1] : DEFAULT_PORT;
+}
+
+/* Set up the ring, or say why the kernel will not and exit 77 (so a test
+ * is skipped, not failed, where io_uring is refused). */
+static void open_ring(struct uring *ring)
+{
+    const char *what;
+    if (uring_init(ring, RING_ENTRIES, &what) == 0) {
+        return;
+    }
+    int err = errno;
+    fprintf(stderr, "%s: %s (%s)\n", what, errno_name(err), strerror(err));
+    if (err != ENOSYS && err != EPERM && err != EOPNOTSUPP) {
+        exit(1);
+    }
+    fprintf(stderr, "io_uring is refused here: kernel too old or built "
+                    "without it, /proc/sys/kernel/io_uring_disabled set, "
+                    "or a seccomp filter (Docker's default) blocks it\n");
+    exit(77);
+}
+
+/* A new request: the next SQE with OPCODE, FD and USER_DATA, counted in
+ * flight. Dies if even a full submission cannot make room. */
+static struct io_uring_sqe *request(struct server *s, int opcode, int fd,
+                                    uint64_t user_data)
+{
+    struct io_uring_sqe *sqe = uring_get_sqe(&s->ring);
+    if (sqe == NULL) {
+        die_errno("io_uring_enter");
+    }
+    sqe->opcode = (uint8_t)opcode;
+    sqe->fd = fd;
+    sqe->user_data = user_data;
+    s->inflight++;
+    return sqe;
+}
+
+/* Accept the next connection: as OP_ACCEPT, or as OP_SHED into the spare
+ * descriptor's number. The kernel writes the peer's address into s->peer
+ * when a connection comes, maybe much later: it must stay put till then.
+ * (Zeroed first: valgrind cannot see the kernel write it.) */
+static void submit_accept(struct server *s, enum op op)
+{
+    memset(&s->peer, 0, sizeof s->peer);
+    s->peer_len = sizeof s->peer;
+    struct io_uring_sqe *sqe = request(s, IORING_OP_ACCEPT, s->listen_fd, op);
+    sqe->addr = (uintptr_t)&s->peer;
+    sqe->addr2 = (uintptr_t)&s->peer_len;
+    sqe->accept_flags = SOCK_CLOEXEC;
+    s->listener_op = op;
+}
+
+/* recv into C's buffer; the completion says how much came. */
+static void submit_recv(struct server *s, struct conn *c)
+{
+    struct io_uring_sqe *sqe = request(s, IORING_OP_RECV, c->fd, (uintptr_t)c);
+    sqe->addr = (uintptr_t)c->buf;
+    sqe->len = BUF_SIZE;
+    c->op = OP_RECV;
+}
+
+/* send what of C's buffer is not sent yet. MSG_NOSIGNAL: a vanished
+ * client is -EPIPE in the completion, not a SIGPIPE. */
+static void submit_send(struct server *s, struct conn *c)
+{
+    struct io_uring_sqe *sqe = request(s, IORING_OP_SEND, c->fd, (uintptr_t)c);
+    sqe->addr = (uintptr_t)(c->buf + c->sent);
+    sqe->len = (uint32_t)(c->len - c->sent);
+    sqe->msg_flags = MSG_NOSIGNAL;
+    c->op = OP_SEND;
+}
+
+/* Wait PAUSE_NS, then accept again: after an accept error that could
+ * come back at once, resubmitting straight away would spin. */
+static void pause_accepting(struct server *s)
+{
+    s->pause = (struct __kernel_timespec){.tv_nsec = PAUSE_NS};
+    struct io_uring_sqe *sqe = request(s, IORING_OP_TIMEOUT, -1, OP_PAUSE);
+    sqe->addr = (uintptr_t)&s->pause;
+    sqe->len = 1;
+    s->listener_op = OP_PAUSE;
+}
+
+/* Read and discard what the client sent already (a bounded amount), then
+ * close: closing with unread input would send a reset, not FIN. */
+static void close_after_drain(int fd)
+{
+    char sink[4096];
+    for (int i = 0; i < DRAIN_READS; i++) {
+        if (recv(fd, sink, sizeof sink, MSG_DONTWAIT) <= 0) {
+            break;
+        }
+    }
+    close(fd);
+}
+
+/* A new client on the accepted socket FD: log it, start its first recv. */
+static void add_conn(struct server *s, int fd)
+{
+    char peer[NET_ADDRSTRLEN];
+    net_addr_str((struct sockaddr *)&s->peer, s->peer_len, peer, sizeof peer);
+    int id = s->next_id++;
+    struct conn *c = malloc(sizeof *c);
+    if (c == NULL) {
+        warn_errno("[%d] refused %s", id, peer);
+        close(fd);
+        return;
+    }
+    *c = (struct conn){.fd = fd, .id = id, .prev = s->last};
+    if (s->last != NULL) {
+        s->last->next = c;
+    } else {
+        s->first = c;
+    }
+    s->last = c;
+    printf("[%d] connected from %s\n", id, peer);
+    submit_recv(s, c);
+}
+
+/* Log C's end (ERR: the errno that ended it, or 0), close it, free it. */
+static void drop_conn(struct server *s, struct conn *c, int err)
+{
+    if (err == 0) {
+        printf("[%d] closed\n", c->id);
+    } else if (err == ECONNRESET) {
+        printf("[%d] closed (connection reset)\n", c->id);
+    } else {
+        printf("[%d] closed (%s)\n", c->id, errno_name(err));
+    }
+    *(c->prev != NULL ? &c->prev->next : &s->first) = c->next;
+    *(c->next != NULL ? &c->next->prev : &s->last) = c->prev;
+    close(c->fd);
+    free(c);
+}
+
+/* A recv or send of C completed with RES (bytes, or -errno). One
+ * request at a time per connection: the echo of a recv is sent whole,
+ * in as many sends as it takes, before the next recv. */
+static void conn_done(struct server *s, struct conn *c, int res)
+{
+    if (c->op == OP_RECV && res > 0) {
+        c->len = (size_t)res; /* these bytes go back */
+        c->sent = 0;
+    } else if (c->op == OP_SEND && res >= 0) {
+        c->sent += (size_t)res; /* a short send is normal: the rest next */
+    } else if (res != -EINTR) {
+        /* recv 0: the client's EOF, and everything is echoed already.
+         * -ECONNRESET, -EPIPE: it vanished. */
+        drop_conn(s, c, -res);
+        return;
+    }
+    if (c->sent < c->len) {
+        submit_send(s, c);
+    } else {
+        submit_recv(s, c);
+    }
+}
+
+/* accept said EMFILE or ENFILE: no descriptor for the connection, which
+ * stays queued. 03_epoll/echo.c (shed_one) takes it off the queue with a
+ * spare descriptor and closes it, so the client hears no and the loop
+ * does not spin. One difference here: io_uring's accept takes the
+ * descriptor before it looks at the queue, so EMFILE does not mean that
+ * a client waits. Poll the listener first; accept again when it says one
+ * does, and if that fails too, refuse the client with the spare. */
+static void out_of_descriptors(struct server *s, int err)
+{
+    if (!s->queued) {
+        struct io_uring_sqe *sqe =
+            request(s, IORING_OP_POLL_ADD, s->listen_fd, OP_POLL);
+        sqe->poll32_events = POLLIN;
+        s->listener_op = OP_POLL;
+        return;
+    }
+    if (s->spare_fd < 0) {
+        s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+    if (s->spare_fd < 0) {
+        warn_errno("accept: %s, and no spare descriptor", errno_name(err));
+        pause_accepting(s);
+        return;
+    }
+    close(s->spare_fd); /* its number is now the lowest free one */
+    s->spare_fd = -1;
+    s->shed_err = err;
+    submit_accept(s, OP_SHED);
+}
+
+/* The listener's request completed with RES: go on accepting. */
+static void listener_done(struct server *s, enum op op, int res)
+{
+    if (op == OP_ACCEPT && res >= 0) {
+        s->queued = false;
+        add_conn(s, res);
+    } else if (op == OP_ACCEPT && (res == -EMFILE || res == -ENFILE)) {
+        out_of_descriptors(s, -res);
+        return;
+    } else if (op == OP_POLL && res > 0) {
+        s->queued = true;
+    } else if (op == OP_SHED) {
+        if (res >= 0) {
+            char peer[NET_ADDRSTRLEN];
+            net_addr_str((struct sockaddr *)&s->peer, s->peer_len, peer,
+                         sizeof peer);
+            errno = s->shed_err;
+            warn_errno("[%d] refused %s: accept", s->next_id++, peer);
+            close_after_drain(res);
+        }
+        s->queued = false;
+        s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    } else if (res < 0 && res != -ETIME && res != -ECONNABORTED &&
+               res != -EINTR) {
+        errno = -res;
+        warn_errno("%s", op == OP_POLL ? "poll" : "accept");
+        pause_accepting(s);
+        return;
+    }
+    submit_accept(s, OP_ACCEPT);
+}
+
+/* Cancel the request whose user_data is USER_DATA. Its completion still
+ * comes (-ECANCELED, or its own result if it was too late to cancel),
+ * and so does the cancellation's own. */
+static void cancel(struct server *s, uint64_t user_data)
+{
+    struct io_uring_sqe *sqe =
+        request(s, IORING_OP_ASYNC_CANCEL, -1, OP_CANCEL);
+    sqe->addr = user_data;
+}
+
+/* SIGINT or SIGTERM: cancel the listener's request and every client's.
+ * Nothing is freed yet: until a request's completion comes back, the
+ * kernel may still write into its buffer. */
+static void begin_stop(struct server *s)
+{
+    s->stopping = true;
+    if (s->listener_op != 0) {
+        cancel(s, s->listener_op);
+    }
+    for (struct conn *c = s->first; c != NULL; c = c->next) {
+        cancel(s, (uintptr_t)c);
+    }
+}
+
+/* One completion: USER_DATA says whose request it was, RES its result
+ * (what the system call would have returned, or -errno). */
+static void complete(struct server *s, uint64_t user_data, int res)
+{
+    s->inflight--;
+    if (user_data == OP_CANCEL) {
+        return;
+    }
+    if (s->stopping) {
+        /* Too late to cancel an accept that was done already: close. */
+        if ((user_data == OP_ACCEPT || user_data == OP_SHED) && res >= 0) {
+            close(res);
+        }
+        return;
+    }
+    if (user_data == OP_SIGNAL) {
+        begin_stop(s);
+    } else if (user_data < OP_RECV) { /* accept, poll, shed, pause */
+        s->listener_op = 0;
+        listener_done(s, (enum op)user_data, res);
+    } else {
+        conn_done(s, (struct conn *)(uintptr_t)user_data, res);
+    }
+}
+
+/* Block SIGINT and SIGTERM and make them readable on a signalfd, read by
+ * the ring: a signal is one more completion, seen by the loop in its turn
+ * (no handler, no flag, no race with the wait). */
+static int open_signalfd(void)
+{
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0) {
+        die_errno("sigprocmask");
+    }
+    /* SFD_NONBLOCK: io_uring tries the read at once, and waits on the
+     * signalfd's poll queue (FAST_POLL) rather than in a worker thread. */
+    int fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (fd < 0) {
+        die_errno("signalfd");
+    }
+    return fd;
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    const char *port = parse_args(argc, argv);
+    signal(SIGPIPE, SIG_IGN); /* MSG_NOSIGNAL too, but nothing is lost */
+    static struct server s;   /* static: big, and zeroed */
+    s.next_id = 1;
+    open_ring(&s.ring);
+    s.listen_fd = net_listen(NULL, port, BACKLOG);
+    if (s.listen_fd < 0) {
+        uring_free(&s.ring);
+        exit(1); /* net_listen said why */
+    }
+    s.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (s.spare_fd < 0) {
+        die_errno("open /dev/null");
+    }
+    s.sig_fd = open_signalfd();
+    char addr[NET_ADDRSTRLEN];
+    printf("listening on %s\n", net_local_str(s.listen_fd, addr, sizeof addr));
+
+    struct io_uring_sqe *sqe = request(&s, IORING_OP_READ, s.sig_fd, OP_SIGNAL);
+    sqe->addr = (uintptr_t)&s.sig;
+    sqe->len = sizeof s.sig;
+    submit_accept(&s, OP_ACCEPT);
+
+    /* The loop: submit what the last completions asked for and wait for
+     * at least one more, in one system call; then take every completion
+     * there is. It ends once the stop's cancellations are all back. */
+    while (!s.stopping || s.inflight > 0) {
+        int err = uring_submit(&s.ring, 1);
+        if (err == -EBADR) {
+            die("io_uring_enter: EBADR: the kernel lost a completion");
+        }
+        if (err < 0 && err != -EINTR && err != -EAGAIN && err != -EBUSY) {
+            errno = -err;
+            die_errno("io_uring_enter");
+        }
+        struct io_uring_cqe cqe;
+        while (uring_next_cqe(&s.ring, &cqe)) {
+            complete(&s, cqe.user_data, cqe.res);
+        }
+    }
+
+    while (s.first != NULL) {
+        struct conn *c = s.first;
+        printf("[%d] closed (stopping)\n", c->id);
+        s.first = c->next;
+        close_after_drain(c->fd);
+        free(c);
+    }
+    close(s.listen_fd);
+    if (s.spare_fd >= 0) {
+        close(s.spare_fd);
+    }
+    close(s.sig_fd);
+    uring_free(&s.ring);
+    return 0;
+}
