@@ -61,11 +61,15 @@ static void on_sigio(int sig)
     io_signalled = 1;
 }
 
-/* Ask the kernel for a SIGIO whenever FD becomes readable. The order
- * matters: the handler first (SIGIO's default action ends the process),
- * then the owner (which process gets the signal), then O_ASYNC, which
- * starts the signals. O_NONBLOCK makes the drain end in EAGAIN instead of
- * sleeping in recvfrom. */
+/* Ask the kernel for a SIGIO whenever FD becomes readable: the handler,
+ * the owner (which process gets the signal), then O_ASYNC, which starts
+ * the signals. With SIGIO unblocked that order is the only safe one: a
+ * signal before the handler ends the process (SIGIO's default action),
+ * one before the owner goes nowhere. Here main has SIGIO blocked, so an
+ * early signal would wait, pending, for the handler, and serve's first
+ * drain reads what came before any signal: the order is belt and braces,
+ * kept because it is safe everywhere. O_NONBLOCK makes the drain end in
+ * EAGAIN instead of sleeping in recvfrom. */
 static void enable_sigio(int fd)
 {
     struct sigaction sa;
@@ -108,8 +112,8 @@ static void answer(int fd, const char *buf, size_t n,
 }
 
 /* Read and answer datagrams until the socket is empty (EAGAIN), or until
- * DRAIN_BUDGET of them. Returns 1 when the budget ran out first: more may
- * be waiting, and no new SIGIO will say so. */
+ * DRAIN_BUDGET of them (errors included). Returns 1 when the budget ran
+ * out first: more may be waiting, and no new SIGIO will say so. */
 static int drain(int fd, struct counts *c)
 {
     char buf[MAX_DATAGRAM];
@@ -118,11 +122,16 @@ static int drain(int fd, struct counts *c)
         socklen_t len = sizeof peer;
         ssize_t n =
             recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&peer, &len);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return 0; /* empty: the next datagram raises a new SIGIO */
+        }
         if (n < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK) {
-                warn_errno("recvfrom"); /* wait for the next signal */
-            }
-            return 0;
+            /* A socket error (ECONNREFUSED, from an ICMP, on a connected
+             * socket or one with IP_RECVERR) is reported once, ahead of
+             * any datagram queued behind it, which raises no new signal:
+             * report it and read on. */
+            warn_errno("recvfrom");
+            continue;
         }
         c->received++;
         answer(fd, buf, (size_t)n, &peer, len, c);

@@ -39,13 +39,17 @@ static void *map_region(int fd, size_t size, off_t offset)
     return p == MAP_FAILED ? NULL : p;
 }
 
-int uring_init(struct uring *r, unsigned entries, const char **what)
+int uring_init(struct uring *r, unsigned entries, unsigned cq_entries,
+               const char **what)
 {
     struct io_uring_params p;
     memset(r, 0, sizeof *r);
     memset(&p, 0, sizeof p);
     /* The kernel allocates both rings and the SQE array, and fills P
-     * with their sizes and with the offsets of the fields inside them. */
+     * with their sizes and with the offsets of the fields inside them.
+     * CQSIZE (5.5): the CQ gets CQ_ENTRIES slots, not twice ENTRIES. */
+    p.flags = IORING_SETUP_CQSIZE;
+    p.cq_entries = cq_entries;
     *what = "io_uring_setup";
     r->fd = (int)syscall(SYS_io_uring_setup, entries, &p);
     if (r->fd < 0) {
@@ -118,9 +122,15 @@ struct io_uring_sqe *uring_get_sqe(struct uring *r)
                atomic_load_explicit(r->sq_head, memory_order_acquire) ==
            r->sq_entries) {
         /* The SQ is full: hand the kernel what is in it. Without SQPOLL
-         * the kernel takes every SQE during io_uring_enter. */
+         * the kernel takes every SQE during io_uring_enter. We are called
+         * in the middle of handling completions, so reaping is not an
+         * option here: EINTR and EAGAIN (no memory for a request just
+         * now) are tried again, the SQEs still waiting in the ring. EBUSY
+         * (older kernels: completions held back after a CQ overflow) would
+         * need a reap first, so it is an error: the caller's CQ must be
+         * big enough never to overflow. */
         int err = uring_submit(r, 0);
-        if (err < 0 && err != -EINTR) {
+        if (err < 0 && err != -EINTR && err != -EAGAIN) {
             errno = -err;
             return NULL;
         }
@@ -141,8 +151,9 @@ int uring_submit(struct uring *r, unsigned wait)
     unsigned pending = r->sq_local_tail -
                        atomic_load_explicit(r->sq_head, memory_order_acquire);
     unsigned flags = wait > 0 ? IORING_ENTER_GETEVENTS : 0;
-    /* Completions held back because the CQ was full (NODROP): GETEVENTS
-     * makes the kernel move them into the CQ as room appears. */
+    /* Completions held back because the CQ was full (NODROP: a safety
+     * net, where the CQ is too small): GETEVENTS makes the kernel move
+     * them into the CQ as room appears. */
     if (atomic_load_explicit(r->sq_flags, memory_order_relaxed) &
         IORING_SQ_CQ_OVERFLOW) {
         flags |= IORING_ENTER_GETEVENTS;

@@ -40,24 +40,30 @@ struct uring {
     size_t sq_ring_size, cq_ring_size, sqes_size;
 };
 
-/* Set up a ring with ENTRIES submission slots (a power of two; the CQ
- * gets twice as many). Returns 0, or -1 with errno set: ENOSYS or EPERM
- * when the kernel refuses io_uring (not built in, disabled by the
+/* Set up a ring with ENTRIES submission slots (a power of two) and
+ * CQ_ENTRIES completion slots (rounded up to a power of two; at least
+ * ENTRIES, at most 65536). Returns 0, or -1 with errno set: ENOSYS or
+ * EPERM when the kernel refuses io_uring (not built in, disabled by the
  * io_uring_disabled sysctl, blocked by seccomp), EOPNOTSUPP when it lacks
  * a feature we need (IORING_FEAT_NODROP, IORING_FEAT_FAST_POLL: Linux
  * 5.7), anything else when setting up failed. *WHAT names the call. */
-int uring_init(struct uring *r, unsigned entries, const char **what);
+int uring_init(struct uring *r, unsigned entries, unsigned cq_entries,
+               const char **what);
 
 /* The next free SQE, zeroed, for the caller to fill in (opcode, fd,
  * addr, len, user_data...). When the SQ is full, what is in it is
- * submitted first. Returns NULL (errno set) if even that fails. */
+ * submitted first, right there, where no completion can be reaped: the
+ * caller must size the CQ so that it cannot overflow (see uring.c).
+ * Returns NULL (errno set) if that submission fails. */
 struct io_uring_sqe *uring_get_sqe(struct uring *r);
 
 /* Publish the SQEs filled since the last call and, in the same
  * io_uring_enter, wait until at least WAIT completions are in the CQ.
- * Returns 0, or -errno: EINTR (a signal), EAGAIN or EBUSY (the kernel is
- * short of memory, or holds overflowed completions: reap and call
- * again) are for the caller to retry; anything else is fatal. */
+ * Returns 0, or -errno. Three errors mean "reap what is in the CQ, then
+ * call again": EINTR (a signal came while waiting), EAGAIN (the kernel
+ * was short of memory for a request) and EBUSY (older kernels, from 5.5,
+ * after a CQ overflow: no submission until the held-back completions are
+ * reaped). Anything else is fatal. */
 int uring_submit(struct uring *r, unsigned wait);
 
 /* Copy the next completion into *CQE and give its slot back to the

@@ -3,9 +3,10 @@
  * copies; we hear when it is done.
  *
  * Usage: uring_echo_server [PORT]    (default 10086; 0 picks a free port)
- *        Exit status: 0 after SIGINT/SIGTERM, 1 on a failure, 2 on bad
- *        usage, 77 when the kernel refuses io_uring (a sysctl, seccomp,
- *        a kernel older than 5.7): said on stderr.
+ *        Exit status: 0 after SIGINT/SIGTERM (1 after a second one, if
+ *        the stop has not finished), 1 on a failure, 2 on bad usage, 77
+ *        when the kernel refuses io_uring (a sysctl, seccomp, a kernel
+ *        older than 5.7): said on stderr.
  * Protocol: echo (RFC 862 style), as 03_epoll/epoll_server.
  * Pairs with: 02_nonblocking/echo_client, `nc -N localhost 10086`, loadgen.
  * Try it:   ./build/05_async/uring_echo_server
@@ -16,8 +17,9 @@
  *   - user_data takes each completion back to its connection;
  *   - one request in flight per connection: its buffer is the kernel's
  *     until the completion, and a client that does not read is not read;
- *   - the stop signal is a completion too, and stopping cancels every
- *     request and waits for each before anything is freed.
+ *   - the stop signal is a completion too (a poll of a signalfd), and
+ *     stopping cancels every request and waits for each before anything
+ *     is freed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,17 +38,32 @@
 #include "uring.h"
 
 #define DEFAULT_PORT "10086" /* the original tour's port */
-#define RING_ENTRIES 256     /* SQ slots; the CQ gets twice as many */
+#define RING_ENTRIES 256     /* SQ slots: requests queued between submits */
+#define CQ_ENTRIES 65536     /* CQ slots: the most the kernel gives */
 #define BUF_SIZE 16384       /* bytes per connection, asked of each recv */
 #define BACKLOG 4096         /* handshakes the kernel queues */
 #define DRAIN_READS 4        /* recvs of leftover input before a close */
 #define PAUSE_NS 100000000   /* 100 ms without accepting after an error */
 
+/* Clients at once; more are refused. Why a cap: each request completes
+ * exactly once, and at most 2 * MAX_CONNS + 3 are in flight at once (a
+ * client's recv or send, and at the stop its cancellation; the same for
+ * the listener; the signal watch). With a CQ slot for each, the CQ cannot
+ * overflow, and it must not: the kernel would hold the extra completions
+ * back (NODROP), and older kernels (from 5.5) refuse every submission
+ * (EBUSY) until they are reaped, which uring_get_sqe, flushing a full SQ
+ * in the middle of a batch, cannot do. (The tests build a copy with a cap
+ * of 2, to see the refusal.) */
+#ifndef MAX_CONNS
+#define MAX_CONNS 32000
+#endif
+_Static_assert(2 * MAX_CONNS + 3 <= CQ_ENTRIES, "a CQ slot for each request");
+
 /* What a request was, read back from a completion's user_data. The
  * server's own requests use these small numbers; a connection's use the
  * address of its struct conn, which is never that small. */
 enum op {
-    OP_SIGNAL = 1, /* read of the signalfd: SIGINT or SIGTERM came */
+    OP_SIGNAL = 1, /* poll of the signalfd: SIGINT or SIGTERM came */
     OP_ACCEPT,     /* accept a connection */
     OP_POLL,       /* poll the listener: a connection is queued */
     OP_SHED,       /* accept into the spare descriptor, to refuse */
@@ -59,7 +76,7 @@ enum op {
 /* One client. While a request is in flight, buf belongs to the kernel. */
 struct conn {
     int fd;                   /* the connected socket */
-    int id;                   /* [id] in the log, in accept order */
+    unsigned long long id;    /* [id] in the log, in accept order */
     enum op op;               /* its request in flight: OP_RECV/OP_SEND */
     size_t len;               /* bytes the last recv put in buf */
     size_t sent;              /* how many of them are sent back */
@@ -72,14 +89,14 @@ struct server {
     struct uring ring;
     int listen_fd, spare_fd, sig_fd; /* spare: /dev/null, for EMFILE */
     unsigned inflight;               /* requests whose completion is to come */
+    unsigned nconns;                 /* clients, at most MAX_CONNS */
     enum op listener_op;             /* OP_ACCEPT/POLL/SHED/PAUSE in flight */
     bool queued;                     /* the poll saw a connection waiting */
     int shed_err;                    /* EMFILE or ENFILE: why we refuse */
     bool stopping;                   /* the signal came: cancel, wait, quit */
-    int next_id;                     /* id of the next connection */
+    unsigned long long next_id;      /* id of the next connection */
     struct sockaddr_storage peer;    /* accept writes the address here */
     socklen_t peer_len;              /* and its length here */
-    struct signalfd_siginfo sig;     /* the signalfd read lands here */
     struct __kernel_timespec pause;  /* OP_PAUSE's timeout */
     struct conn *first, *last;       /* the clients, oldest first */
 };
@@ -103,12 +120,26 @@ static const char *parse_args(int argc, char **argv)
     return argc == 2 ? argv[1] : DEFAULT_PORT;
 }
 
+/* SIGPIPE ignored, as install_stop_handlers (common/io.c) does for the
+ * other servers: every send has MSG_NOSIGNAL, but a write to a pipe whose
+ * reader is gone (stdout through `| head`) would still end the server. */
+static void ignore_sigpipe(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_IGN;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGPIPE, &sa, NULL) < 0) {
+        die_errno("sigaction SIGPIPE");
+    }
+}
+
 /* Set up the ring, or say why the kernel will not and exit 77 (so a test
  * is skipped, not failed, where io_uring is refused). */
 static void open_ring(struct uring *ring)
 {
     const char *what;
-    if (uring_init(ring, RING_ENTRIES, &what) == 0) {
+    if (uring_init(ring, RING_ENTRIES, CQ_ENTRIES, &what) == 0) {
         return;
     }
     int err = errno;
@@ -136,6 +167,19 @@ static struct io_uring_sqe *request(struct server *s, int opcode, int fd,
     sqe->user_data = user_data;
     s->inflight++;
     return sqe;
+}
+
+/* EVENTS (POLLIN...) as a poll SQE's poll32_events wants them. The
+ * kernel swaps the field's two 16-bit halves on a big-endian machine (an
+ * old ABI had a 16-bit poll_events there), so they are swapped here too,
+ * as liburing does; on a little-endian one they stay as they are. */
+static uint32_t poll_events(uint32_t events)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    return events << 16 | events >> 16;
+#else
+    return events;
+#endif
 }
 
 /* Accept the next connection: as OP_ACCEPT, or as OP_SHED into the spare
@@ -197,15 +241,23 @@ static void close_after_drain(int fd)
     close(fd);
 }
 
-/* A new client on the accepted socket FD: log it, start its first recv. */
+/* A new client on the accepted socket FD: log it, start its first recv.
+ * Beyond MAX_CONNS it is refused: closed at once, after reading what it
+ * sent, so that it sees FIN and not a reset. */
 static void add_conn(struct server *s, int fd)
 {
     char peer[NET_ADDRSTRLEN];
     net_addr_str((struct sockaddr *)&s->peer, s->peer_len, peer, sizeof peer);
-    int id = s->next_id++;
+    unsigned long long id = s->next_id++;
+    if (s->nconns == MAX_CONNS) {
+        printf("[%llu] refused %s: too many clients (limit %d)\n", id, peer,
+               MAX_CONNS);
+        close_after_drain(fd);
+        return;
+    }
     struct conn *c = malloc(sizeof *c);
     if (c == NULL) {
-        warn_errno("[%d] refused %s", id, peer);
+        warn_errno("[%llu] refused %s", id, peer);
         close(fd);
         return;
     }
@@ -216,23 +268,27 @@ static void add_conn(struct server *s, int fd)
         s->first = c;
     }
     s->last = c;
-    printf("[%d] connected from %s\n", id, peer);
+    s->nconns++;
+    printf("[%llu] connected from %s\n", id, peer);
     submit_recv(s, c);
 }
 
-/* Log C's end (ERR: the errno that ended it, or 0), close it, free it. */
+/* Close C, log its end (ERR: the errno that ended it, or 0), free it.
+ * Closed before the log line, so that whoever reads the log and then
+ * looks at the server's descriptors finds it gone. */
 static void drop_conn(struct server *s, struct conn *c, int err)
 {
-    if (err == 0) {
-        printf("[%d] closed\n", c->id);
-    } else if (err == ECONNRESET) {
-        printf("[%d] closed (connection reset)\n", c->id);
-    } else {
-        printf("[%d] closed (%s)\n", c->id, errno_name(err));
-    }
     *(c->prev != NULL ? &c->prev->next : &s->first) = c->next;
     *(c->next != NULL ? &c->next->prev : &s->last) = c->prev;
+    s->nconns--;
     close(c->fd);
+    if (err == 0) {
+        printf("[%llu] closed\n", c->id);
+    } else if (err == ECONNRESET) {
+        printf("[%llu] closed (connection reset)\n", c->id);
+    } else {
+        printf("[%llu] closed (%s)\n", c->id, errno_name(err));
+    }
     free(c);
 }
 
@@ -244,11 +300,12 @@ static void conn_done(struct server *s, struct conn *c, int res)
     if (c->op == OP_RECV && res > 0) {
         c->len = (size_t)res; /* these bytes go back */
         c->sent = 0;
-    } else if (c->op == OP_SEND && res >= 0) {
+    } else if (c->op == OP_SEND && res > 0) {
         c->sent += (size_t)res; /* a short send is normal: the rest next */
     } else if (res != -EINTR) {
         /* recv 0: the client's EOF, and everything is echoed already.
-         * -ECONNRESET, -EPIPE: it vanished. */
+         * -ECONNRESET, -EPIPE: it vanished. (A send of 0 bytes, which TCP
+         * does not do, would otherwise be sent again for ever.) */
         drop_conn(s, c, -res);
         return;
     }
@@ -271,7 +328,7 @@ static void out_of_descriptors(struct server *s, int err)
     if (!s->queued) {
         struct io_uring_sqe *sqe =
             request(s, IORING_OP_POLL_ADD, s->listen_fd, OP_POLL);
-        sqe->poll32_events = POLLIN;
+        sqe->poll32_events = poll_events(POLLIN);
         s->listener_op = OP_POLL;
         return;
     }
@@ -306,7 +363,7 @@ static void listener_done(struct server *s, enum op op, int res)
             net_addr_str((struct sockaddr *)&s->peer, s->peer_len, peer,
                          sizeof peer);
             errno = s->shed_err;
-            warn_errno("[%d] refused %s: accept", s->next_id++, peer);
+            warn_errno("[%llu] refused %s: accept", s->next_id++, peer);
             close_after_drain(res);
         }
         s->queued = false;
@@ -345,12 +402,48 @@ static void begin_stop(struct server *s)
     }
 }
 
+/* Watch the signalfd: a poll, which completes once SIGINT or SIGTERM is
+ * pending. The signal itself is read by signal_done. */
+static void watch_signals(struct server *s)
+{
+    struct io_uring_sqe *sqe =
+        request(s, IORING_OP_POLL_ADD, s->sig_fd, OP_SIGNAL);
+    sqe->poll32_events = poll_events(POLLIN);
+}
+
+/* The signal watch completed with RES (the events, or -errno). Only a
+ * whole signalfd_siginfo read means a signal: the first begins the stop;
+ * a second, while the stop waits for the kernel (Ctrl-C again, because
+ * it hangs), ends the program at once, status 1, and the kernel cancels
+ * what is left as the ring closes. An error or a wake-up with nothing to
+ * read is no signal. Either way the watch is armed again. */
+static void signal_done(struct server *s, int res)
+{
+    struct signalfd_siginfo si;
+    if (res < 0) {
+        errno = -res;
+        warn_errno("poll signalfd");
+    } else if (read(s->sig_fd, &si, sizeof si) == (ssize_t)sizeof si) {
+        if (s->stopping) {
+            fprintf(stderr, "%s while stopping: exiting at once\n",
+                    si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+            exit(1);
+        }
+        begin_stop(s);
+    }
+    watch_signals(s);
+}
+
 /* One completion: USER_DATA says whose request it was, RES its result
  * (what the system call would have returned, or -errno). */
 static void complete(struct server *s, uint64_t user_data, int res)
 {
     s->inflight--;
     if (user_data == OP_CANCEL) {
+        return;
+    }
+    if (user_data == OP_SIGNAL) {
+        signal_done(s, res);
         return;
     }
     if (s->stopping) {
@@ -360,9 +453,7 @@ static void complete(struct server *s, uint64_t user_data, int res)
         }
         return;
     }
-    if (user_data == OP_SIGNAL) {
-        begin_stop(s);
-    } else if (user_data < OP_RECV) { /* accept, poll, shed, pause */
+    if (user_data < OP_RECV) { /* accept, poll, shed, pause */
         s->listener_op = 0;
         listener_done(s, (enum op)user_data, res);
     } else {
@@ -370,9 +461,9 @@ static void complete(struct server *s, uint64_t user_data, int res)
     }
 }
 
-/* Block SIGINT and SIGTERM and make them readable on a signalfd, read by
- * the ring: a signal is one more completion, seen by the loop in its turn
- * (no handler, no flag, no race with the wait). */
+/* Block SIGINT and SIGTERM and make them readable on a signalfd, watched
+ * by the ring: a signal is one more completion, seen by the loop in its
+ * turn (no handler, no flag, no race with the wait). */
 static int open_signalfd(void)
 {
     sigset_t mask;
@@ -382,8 +473,12 @@ static int open_signalfd(void)
     if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0) {
         die_errno("sigprocmask");
     }
-    /* SFD_NONBLOCK: io_uring tries the read at once, and waits on the
-     * signalfd's poll queue (FAST_POLL) rather than in a worker thread. */
+    /* The ring polls the signalfd (watch_signals) and we read it once the
+     * poll says a signal is there; SFD_NONBLOCK, so that a wake-up with
+     * nothing to read is EAGAIN, not a loop asleep in read. (Not a read
+     * through the ring: on some kernels an IORING_OP_READ of a
+     * non-blocking file completes at once with -EAGAIN instead of
+     * waiting.) */
     int fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
     if (fd < 0) {
         die_errno("signalfd");
@@ -395,8 +490,8 @@ int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     const char *port = parse_args(argc, argv);
-    signal(SIGPIPE, SIG_IGN); /* MSG_NOSIGNAL too, but nothing is lost */
-    static struct server s;   /* static: big, and zeroed */
+    ignore_sigpipe();
+    static struct server s; /* static: big, and zeroed */
     s.next_id = 1;
     open_ring(&s.ring);
     s.listen_fd = net_listen(NULL, port, BACKLOG);
@@ -412,15 +507,16 @@ int main(int argc, char **argv)
     char addr[NET_ADDRSTRLEN];
     printf("listening on %s\n", net_local_str(s.listen_fd, addr, sizeof addr));
 
-    struct io_uring_sqe *sqe = request(&s, IORING_OP_READ, s.sig_fd, OP_SIGNAL);
-    sqe->addr = (uintptr_t)&s.sig;
-    sqe->len = sizeof s.sig;
+    watch_signals(&s);
     submit_accept(&s, OP_ACCEPT);
 
     /* The loop: submit what the last completions asked for and wait for
      * at least one more, in one system call; then take every completion
-     * there is. It ends once the stop's cancellations are all back. */
-    while (!s.stopping || s.inflight > 0) {
+     * there is. It ends once the stop's cancellations are all back, and
+     * only the signal watch is in flight: it is armed again after every
+     * signal, for a second Ctrl-C, and holds no memory of ours (closing
+     * the ring ends it). */
+    while (!s.stopping || s.inflight > 1) {
         int err = uring_submit(&s.ring, 1);
         if (err == -EBADR) {
             die("io_uring_enter: EBADR: the kernel lost a completion");
@@ -437,9 +533,9 @@ int main(int argc, char **argv)
 
     while (s.first != NULL) {
         struct conn *c = s.first;
-        printf("[%d] closed (stopping)\n", c->id);
         s.first = c->next;
         close_after_drain(c->fd);
+        printf("[%llu] closed (stopping)\n", c->id);
         free(c);
     }
     close(s.listen_fd);
