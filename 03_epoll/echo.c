@@ -246,13 +246,20 @@ bool client_read(struct client *c, bool edge)
      * its input in the kernel. Its receive window fills, and its sends
      * stall: a client that does not read cannot make us buffer more. */
     while (!c->read_closed && buf_len(&c->out) < OUTPUT_LIMIT) {
-        /* Straight into the output buffer: the echo is what came in. */
-        char *room = buf_reserve(&c->out, RECV_CHUNK);
+        /* Straight into the output buffer: the echo is what came in.
+         * Into the room there is, unless little is left: an edge-triggered
+         * drain's last recv, which finds nothing (EAGAIN), must not grow
+         * the buffer it then frees. */
+        size_t chunk = buf_room(&c->out);
+        if (chunk < RECV_MIN) {
+            chunk = RECV_CHUNK;
+        }
+        char *room = buf_reserve(&c->out, chunk);
         if (room == NULL) {
             c->error = errno;
             return false;
         }
-        ssize_t n = recv(c->fd, room, RECV_CHUNK, 0);
+        ssize_t n = recv(c->fd, room, chunk, 0);
         if (n > 0) {
             buf_commit(&c->out, (size_t)n);
         } else if (n == 0) {

@@ -27,6 +27,7 @@
 #define DEFAULT_PORT "10086"       /* the original tour's port */
 #define OUTPUT_LIMIT (1024 * 1024) /* queued for a client: stop reading it */
 #define RECV_CHUNK 65536           /* bytes asked of one recv */
+#define RECV_MIN 4096 /* less room than this left: make RECV_CHUNK of it */
 
 /* What a client wants the multiplexer to watch for: bits of
  * client_interest(). */

@@ -24,6 +24,11 @@ char *buf_data(const struct byte_buf *b)
     return b->data + b->start;
 }
 
+size_t buf_room(const struct byte_buf *b)
+{
+    return b->cap - b->end;
+}
+
 char *buf_reserve(struct byte_buf *b, size_t len)
 {
     if (b->cap - b->end >= len) {

@@ -165,6 +165,9 @@ struct byte_buf {
 size_t buf_len(const struct byte_buf *b);
 char *buf_data(const struct byte_buf *b);
 
+/* Bytes that fit after the last one without moving or allocating. */
+size_t buf_room(const struct byte_buf *b);
+
 /* Append LEN bytes; 0, or -1 (ENOMEM) with B unchanged. */
 int buf_append(struct byte_buf *b, const void *data, size_t len);
 
