@@ -31,11 +31,15 @@
 #include "common.h"
 #include "http.h"
 
+#ifndef MSG_NOSIGNAL
+#define MSG_NOSIGNAL 0 /* no per-call flag: the ignored SIGPIPE does it */
+#endif
+
 #define DEFAULT_PORT "8080"
 #define BACKLOG 64
 #define IDLE_TIMEOUT_MS 5000     /* wait for the next keep-alive request */
 #define REQUEST_TIMEOUT_MS 10000 /* a whole request, from its first byte */
-#define SEND_TIMEOUT_S 10        /* a client that stops reading */
+#define SEND_TIMEOUT_MS 10000    /* a whole response, to a slow reader */
 #define FILE_CHUNK 65536         /* bytes of a file read per send */
 #define BUF_SIZE (HTTP_MAX_HEAD + HTTP_MAX_BODY) /* the largest request */
 
@@ -151,11 +155,41 @@ static ssize_t read_chunk(struct conn *c, const struct http_plan *plan,
     return n;
 }
 
-/* Send what PLAN says: the head, then the body or the file. The head and
- * the first part of the body leave in one call (see sendv_all). Returns
- * 0, or -1 if the client went away or the file came up short. */
+/* sendv_all (common/io.c) with a DEADLINE for the whole response. A
+ * client that stops reading makes send() block; SO_SNDTIMEO bounds that
+ * wait, but per call: a send that copies a little and then times out
+ * returns that much, and the next one waits the full time again. A
+ * client reading a trickle (or none at all: the kernel finds it a little
+ * room now and then) would hold this one-at-a-time server for as long as
+ * it cared. So before each sendmsg the timeout is set to the time left.
+ * Returns 0, or -1 with errno set (EAGAIN: the time is up). */
+static int send_within(int fd, struct iovec *iov, int count, long long deadline)
+{
+    while (count > 0) {
+        int ms = ms_left(deadline);
+        struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = ms % 1000 * 1000};
+        if (ms == 0) {
+            errno = EAGAIN; /* and a zero timeval would mean "no limit" */
+            return -1;
+        }
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        struct msghdr msg = {.msg_iov = iov, .msg_iovlen = count};
+        ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+        if (n < 0 && errno != EINTR) {
+            return -1;
+        }
+        count = iov_skip(&iov, count, n > 0 ? (size_t)n : 0);
+    }
+    return 0;
+}
+
+/* Send what PLAN says: the head, then the body or the file, all within
+ * SEND_TIMEOUT_MS. The head and the first part of the body leave in one
+ * call (see sendv_all). Returns 0, or -1 if the client went away, did not
+ * take the response in time, or the file came up short. */
 static int send_plan(struct conn *c, const struct http_plan *plan)
 {
+    long long deadline = deadline_in(SEND_TIMEOUT_MS);
     off_t left = plan->fd >= 0 ? plan->file_len : 0;
     struct iovec iov[2] = {
         {.iov_base = (void *)(uintptr_t)plan->head, .iov_len = plan->head_len},
@@ -169,12 +203,16 @@ static int send_plan(struct conn *c, const struct http_plan *plan)
         iov[1].iov_base = c->chunk;
         iov[1].iov_len = (size_t)n;
     }
-    if (sendv_all(c->fd, iov, 2) < 0) {
+    if (send_within(c->fd, iov, 2, deadline) < 0) {
         return -1;
     }
     while (left > 0) {
         ssize_t n = read_chunk(c, plan, &left);
-        if (n <= 0 || send_all(c->fd, c->chunk, (size_t)n) < 0) {
+        if (n <= 0) {
+            return -1;
+        }
+        struct iovec chunk = {.iov_base = c->chunk, .iov_len = (size_t)n};
+        if (send_within(c->fd, &chunk, 1, deadline) < 0) {
             return -1;
         }
     }
@@ -184,10 +222,6 @@ static int send_plan(struct conn *c, const struct http_plan *plan)
 /* Answer requests on one connection until it closes or must close. */
 static void serve_connection(struct conn *c, const struct http_site *site)
 {
-    /* A client that stops reading makes send() block; SO_SNDTIMEO bounds
-     * that wait (send then fails with EAGAIN). */
-    struct timeval tv = {.tv_sec = SEND_TIMEOUT_S, .tv_usec = 0};
-    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     c->len = 0;
     for (c->served = 0;; c->served++) {
         struct http_request req;

@@ -123,8 +123,18 @@ static int accept_peer(struct node *n)
     net_addr_str((struct sockaddr *)&ss, len, addr, sizeof addr);
     struct peer *p = set_nonblocking(fd) == 0 ? new_peer(n, 0) : NULL;
     if (p == NULL) {
+        /* The line if it fits (never waits), then FIN, and what the peer
+         * sent already read, so that close() sends no RST that could
+         * destroy the line before it is read (see c2s_server's refuse). */
         static const char msg[] = "error: too many peers\n";
-        send(fd, msg, sizeof msg - 1, 0); /* if it fits; never waits */
+        send(fd, msg, sizeof msg - 1, 0);
+        shutdown(fd, SHUT_WR);
+        char sink[CHUNK];
+        for (int i = 0; i < 4; i++) {
+            if (recv(fd, sink, sizeof sink, MSG_DONTWAIT) <= 0) {
+                break;
+            }
+        }
         close(fd);
         printf("refused %s: too many peers\n", addr);
         return 1;

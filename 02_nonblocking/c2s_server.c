@@ -189,14 +189,27 @@ static void welcome(struct server *s, struct client *c, int fd,
 }
 
 /* Turn away a client we have no room for: one try to send the error
- * line (MSG_DONTWAIT: this socket is still blocking), then close. A fresh
+ * line (MSG_DONTWAIT: this socket is still blocking), FIN, close. A fresh
  * socket's send buffer is empty, so the short line fits; a client that
- * has vanished makes send fail (EPIPE, as SIGPIPE is ignored): so be it. */
+ * has vanished makes send fail (EPIPE, as SIGPIPE is ignored): so be it.
+ * The client may have sent a line already, and close() with unread bytes
+ * sends RST instead of FIN, which can destroy the error line before the
+ * client reads it. So the FIN goes first (shutdown): queued ahead of any
+ * reset, it reads as end of file after the line. Then what has arrived
+ * is read (a bounded amount, without waiting), so that usually no reset
+ * is sent at all. */
 static void refuse(int fd, const char *addr)
 {
     static const char msg[] = "[server] error: server full\n";
     printf("refused %s: server full\n", addr);
     send(fd, msg, sizeof msg - 1, MSG_DONTWAIT);
+    shutdown(fd, SHUT_WR);
+    char sink[CHUNK];
+    for (int i = 0; i < 4; i++) {
+        if (recv(fd, sink, sizeof sink, MSG_DONTWAIT) <= 0) {
+            break;
+        }
+    }
     close(fd);
 }
 

@@ -189,12 +189,20 @@ static void welcome(struct server *s, struct client *c, int fd,
 }
 
 /* Turn away a client we have no room for: one try to send the error
- * line, then close (see 02_nonblocking/c2s_server.c). */
+ * line, FIN, read what the client sent already, close (see
+ * 02_nonblocking/c2s_server.c: so that it reads the line, not a reset). */
 static void refuse(int fd, const char *addr)
 {
     static const char msg[] = "[server] error: server full\n";
     printf("refused %s: server full\n", addr);
     send(fd, msg, sizeof msg - 1, MSG_DONTWAIT);
+    shutdown(fd, SHUT_WR);
+    char sink[CHUNK];
+    for (int i = 0; i < 4; i++) {
+        if (recv(fd, sink, sizeof sink, MSG_DONTWAIT) <= 0) {
+            break;
+        }
+    }
     close(fd);
 }
 

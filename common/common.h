@@ -99,6 +99,11 @@ ssize_t send_all(int fd, const void *buf, size_t len);
 struct iovec;
 ssize_t sendv_all(int fd, struct iovec *iov, int count);
 
+/* After SENT bytes of the COUNT buffers at *IOV went out (a short
+ * sendmsg or writev), step *IOV past them: whole buffers, then part of
+ * the next. Returns how many buffers are left to send. */
+int iov_skip(struct iovec **iov, int count, size_t sent);
+
 /* Turn on O_NONBLOCK, keeping the other file status flags. 0 or -1. */
 int set_nonblocking(int fd);
 

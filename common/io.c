@@ -68,19 +68,25 @@ ssize_t sendv_all(int fd, struct iovec *iov, int count)
             }
             return -1;
         }
-        /* Skip what was sent: whole buffers, then part of the next. */
-        size_t sent = (size_t)n;
-        while (count > 0 && sent >= iov->iov_len) {
-            sent -= iov->iov_len;
-            iov++;
-            count--;
-        }
-        if (count > 0) {
-            iov->iov_base = (char *)iov->iov_base + sent;
-            iov->iov_len -= sent;
-        }
+        count = iov_skip(&iov, count, (size_t)n);
     }
     return (ssize_t)total;
+}
+
+int iov_skip(struct iovec **iov, int count, size_t sent)
+{
+    struct iovec *v = *iov;
+    while (count > 0 && sent >= v->iov_len) { /* whole buffers */
+        sent -= v->iov_len;
+        v++;
+        count--;
+    }
+    if (count > 0) { /* then part of the next */
+        v->iov_base = (char *)v->iov_base + sent;
+        v->iov_len -= sent;
+    }
+    *iov = v;
+    return count;
 }
 
 int set_nonblocking(int fd)
