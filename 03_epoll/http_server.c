@@ -16,6 +16,9 @@
  *     one connection on reactor.c's loop;
  *   - no allocation per request: a request is read into the loop's scratch
  *     buffer and answered from there; an idle connection holds no buffer;
+ *   - each loop keeps a file cache (common/http_cache.c): a small file's
+ *     bytes and head, a large file's descriptor, so a repeated GET is a
+ *     recv and a sendmsg (and a sendfile for a large file);
  *   - large files go out with sendfile(2), page cache to socket;
  *   - --threads N: N loops, each with its own SO_REUSEPORT listener.
  */
@@ -57,7 +60,8 @@
 #define SENDFILE_CHUNK 524288    /* bytes one sendfile call asks */
 #define FDS_RESERVED 4           /* stdio and the signalfd */
 #define FDS_PER_LOOP 5           /* epoll, timerfd, eventfd, listener, spare */
-#define FILE_RESERVE 64          /* descriptors kept for files being sent */
+#define FDS_CACHED HTTP_CACHE_SLOTS /* ... and the cache's large files */
+#define FILE_RESERVE 64             /* descriptors kept for files being sent */
 /* The largest request: the longest head, and the largest body. */
 #define REQUEST_MAX (HTTP_MAX_HEAD + HTTP_MAX_BODY)
 
@@ -77,6 +81,7 @@ struct shared {
 struct worker {
     struct reactor *loop;
     struct shared *sh;
+    struct http_cache *cache; /* this loop's own: no locks */
     pthread_t thread;         /* (loop 0 runs in the main thread) */
     int count;                /* connections open in this loop */
     int max_conns;            /* more are refused with 503 */
@@ -286,7 +291,7 @@ static void start_answer(struct conn *c, struct http_plan *plan)
     bool file = plan->fd >= 0 && plan->file_len > 0;
     c->close_after = !plan->keep_alive;
     if (file && plan->file_len <= SMALL_FILE) {
-        ssize_t n = read(plan->fd, c->w->small, (size_t)plan->file_len);
+        ssize_t n = pread(plan->fd, c->w->small, (size_t)plan->file_len, 0);
         if (n != plan->file_len) { /* an error, or it shrank */
             finish(c, n < 0 ? errno_name(errno) : "file shrank");
             return;
@@ -348,7 +353,8 @@ static size_t serve(struct conn *c, const char *data, size_t len)
             break;
         }
         struct http_plan plan;
-        http_plan_request(&plan, &req, p, &c->w->sh->site, time(NULL));
+        http_plan_cached(&plan, &req, p, &c->w->sh->site, c->w->cache,
+                         time(NULL));
         log_event(c->w, "[%d] %.*s %.*s %d\n", c->id, (int)req.method_name.len,
                   req.method_name.ptr, (int)req.target.len, req.target.ptr,
                   plan.status);
@@ -674,7 +680,8 @@ static int listen_all(const char *port, struct worker **w, int n)
 }
 
 /* Connections each loop takes: what `ulimit -n` leaves after the loops'
- * own descriptors and FILE_RESERVE for files being sent, shared out. */
+ * own descriptors (their caches' too) and FILE_RESERVE for files being
+ * sent, shared out. */
 static int conn_limit(int threads)
 {
     struct rlimit rl;
@@ -682,8 +689,9 @@ static int conn_limit(int threads)
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
         fds = (long long)rl.rlim_cur;
     }
-    long long fit =
-        (fds - FDS_RESERVED - FDS_PER_LOOP * threads - FILE_RESERVE) / threads;
+    long long fit = (fds - FDS_RESERVED -
+                     (FDS_PER_LOOP + FDS_CACHED) * threads - FILE_RESERVE) /
+                    threads;
     return fit < 1 ? 1 : fit > INT_MAX ? INT_MAX : (int)fit;
 }
 
@@ -712,7 +720,8 @@ int main(int argc, char **argv)
     struct worker *w[MAX_THREADS] = {0};
     for (int i = 0; i < threads; i++) {
         w[i] = calloc(1, sizeof *w[i]);
-        if (w[i] == NULL || (w[i]->loop = reactor_new()) == NULL) {
+        if (w[i] == NULL || (w[i]->loop = reactor_new()) == NULL ||
+            (w[i]->cache = http_cache_new()) == NULL) {
             goto out;
         }
         w[i]->sh = &sh;
@@ -748,6 +757,7 @@ out:
         if (w[i]->loop != NULL) {
             reactor_free(w[i]->loop);
         }
+        http_cache_free(w[i]->cache);
         free(w[i]);
     }
     return status;

@@ -15,7 +15,10 @@
  *   responses  http_reason, http_format_head, http_format_date,
  *              http_parse_date, http_mime_type, http_make_etag,
  *              http_etag_matches, http_not_modified, http_error_body
- *   plans      http_plan_request, http_plan_error, http_plan_free
+ *   plans      http_plan_request, http_plan_cached, http_plan_error,
+ *              http_plan_free
+ *   cache      http_cache_new, http_cache_free (http_cache_find and
+ *              http_cache_store are http_plan_cached's)
  *
  * A server's loop, whatever its I/O model:
  *
@@ -260,6 +263,19 @@ void http_plan_request(struct http_plan *plan, const struct http_request *req,
                        const char *buf, const struct http_site *site,
                        time_t now);
 
+struct http_cache; /* below */
+
+/* http_plan_request, remembering in CACHE (http_cache_new; one per
+ * thread, for one SITE) what the file system said, for HTTP_CACHE_TTL:
+ * a GET of a small file asked for in the last second then costs no
+ * system call at all (http_cache.c says what that second costs). PLAN->
+ * body may point into CACHE: send or copy it before CACHE is used again.
+ * PLAN->fd may share its file offset with CACHE's descriptor: send it with
+ * pread or sendfile and an explicit offset, never read or lseek. */
+void http_plan_cached(struct http_plan *plan, const struct http_request *req,
+                      const char *buf, const struct http_site *site,
+                      struct http_cache *cache, time_t now);
+
 /* The answer to a request that could not be parsed (or timed out, 408):
  * STATUS with a short page and "Connection: close". */
 void http_plan_error(struct http_plan *plan, int status,
@@ -267,5 +283,56 @@ void http_plan_error(struct http_plan *plan, int status,
 
 /* Close PLAN's file and free its body, once it has been sent. */
 void http_plan_free(struct http_plan *plan);
+
+/* ---- the file cache (http_cache.c) ----------------------------------- */
+
+#define HTTP_CACHE_SLOTS 64       /* entries, one per slot */
+#define HTTP_CACHE_URL_MAX 256    /* longer URL paths are not cached */
+#define HTTP_CACHE_FILE_MAX 16384 /* files up to this size are kept */
+#define HTTP_CACHE_TTL 1          /* seconds a realpath check is trusted */
+#define HTTP_CACHE_HEAD_MAX 512   /* a cached file's response head */
+
+/* What was learned about the regular file a URL path maps to. */
+struct http_cache_entry {
+    char url[HTTP_CACHE_URL_MAX]; /* the key: the URL path as sent */
+    size_t url_len;               /* its length; 0: the slot is empty */
+    char real[PATH_MAX];          /* realpath's answer, inside the root */
+    struct stat st;               /* the file's fstat when it was cached */
+    time_t checked;               /* when realpath said it is inside */
+    const char *type;             /* its Content-Type */
+    char etag[HTTP_ETAG_MAX];     /* its entity tag */
+    char *data;                   /* a small file's bytes, or NULL */
+    int fd; /* without data: the large file, open (a dup of it is sent,
+               sharing its file offset: sendfile with an offset) */
+    char head[HTTP_CACHE_HEAD_MAX]; /* data's: the last 200 head sent */
+    size_t head_len;                /* its length; 0: none */
+    time_t head_date;               /* its Date */
+    bool head_keep_alive;           /* its Connection: keep-alive */
+};
+
+struct http_cache {
+    struct http_cache_entry slot[HTTP_CACHE_SLOTS];
+};
+
+/* An empty cache (about 330 KiB, untouched until used), or NULL. It may
+ * hold up to HTTP_CACHE_SLOTS descriptors open. */
+struct http_cache *http_cache_new(void);
+
+/* Free CACHE and what it holds; NULL is allowed. */
+void http_cache_free(struct http_cache *cache);
+
+/* The entry for URL, if there is one and realpath proved it inside the
+ * root less than HTTP_CACHE_TTL seconds before NOW. Else NULL (and the
+ * slot is emptied). */
+struct http_cache_entry *http_cache_find(struct http_cache *cache,
+                                         struct http_slice url, time_t now);
+
+/* Remember that URL maps to the regular file REAL, open as FD with stat
+ * ST, keeping its bytes if it is small; checked at NOW. Returns the
+ * entry, or NULL if it cannot be cached (CACHE NULL, a path too long, a
+ * read failing). */
+struct http_cache_entry *
+http_cache_store(struct http_cache *cache, struct http_slice url,
+                 const char *real, const struct stat *st, int fd, time_t now);
 
 #endif

@@ -82,14 +82,16 @@ static void plan_page(struct http_plan *plan, struct http_response *res,
     res->content_length = (long long)len;
 }
 
-/* Format RES as PLAN's head. A HEAD request gets the head GET would get
- * (Content-Length included) and nothing after it. */
+/* Format RES as PLAN's head (unless it is there already). A HEAD request gets
+ * the head GET would get (Content-Length included) and nothing after it. */
 static void plan_finish(struct http_plan *plan, struct http_response *res,
                         bool head_only)
 {
     res->keep_alive = plan->keep_alive;
     plan->status = res->status;
-    plan->head_len = http_format_head(plan->head, sizeof plan->head, res);
+    if (plan->head_len == 0) { /* else plan_known copied it */
+        plan->head_len = http_format_head(plan->head, sizeof plan->head, res);
+    }
     if (plan->head_len == 0) {
         /* Cannot happen with the buffer sized for the longest Location,
          * unless the Server name has a control character: answer 500. */
@@ -119,23 +121,20 @@ static int open_status(int err)
 /* Open the regular file PATH for reading; *ST gets its stat.
  * O_NOFOLLOW: the path is already resolved, so a symlink there now was
  * put there since; O_NONBLOCK: should a FIFO appear there, open must not
- * wait for a writer. Returns the descriptor, or minus the status. */
+ * wait for a writer. The flag stays: on a regular file it changes
+ * nothing (a read of one never says EAGAIN), and clearing it would cost
+ * two fcntl calls a request. Returns the descriptor, or minus the status. */
 static int open_regular(const char *path, struct stat *st)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0) {
         return -open_status(errno);
     }
-    int status = 0, flags = 0;
+    int status = 0;
     if (fstat(fd, st) < 0) {
         status = open_status(errno);
     } else if (!S_ISREG(st->st_mode)) {
         status = 403; /* swapped for something else since it was mapped */
-    } else if ((flags = fcntl(fd, F_GETFL)) < 0 ||
-               fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
-        /* Back to blocking reads: a server may hand the descriptor to
-         * code that expects them (for a regular file it changes nothing). */
-        status = 500;
     }
     if (status != 0) {
         close(fd);
@@ -144,33 +143,90 @@ static int open_regular(const char *path, struct stat *st)
     return fd;
 }
 
-/* Plan to send the regular file S->path, or a 304 if the client's copy
- * is current. Returns 0, or the error status. */
+/* The header fields of a regular file with stat ST, entity tag ETAG and
+ * content type TYPE: a 200, or a 304 if the client's copy is current.
+ * Returns whether the file's bytes follow. */
+static bool file_head(struct http_response *res, const struct http_request *req,
+                      const struct stat *st, const char *etag, const char *type,
+                      time_t now)
+{
+    res->etag = etag;
+    res->has_last_modified = true;
+    /* RFC 9110 8.8.2.1: never a Last-Modified later than Date. */
+    res->last_modified = st->st_mtime < now ? st->st_mtime : now;
+    if (http_not_modified(req, etag, st->st_mtime, now)) {
+        /* No Content-Length: RFC 9110 8.6 allows only the 200's, and a
+         * client that took it for a body length would hang. */
+        res->status = 304;
+        res->content_length = -1;
+        return false;
+    }
+    res->status = 200;
+    res->content_type = type;
+    res->content_length = (long long)st->st_size;
+    return true;
+}
+
+/* Plan the file of cache entry E: from the bytes it holds, or from a
+ * copy of its descriptor (the plan's own, closed by http_plan_free); no
+ * path to walk, nothing to read. The head too, but for the first request
+ * of each second: E keeps the last one it was sent with. Returns 0, or
+ * the error status. */
+static int plan_known(struct http_plan *plan, struct http_response *res,
+                      const struct http_request *req,
+                      struct http_cache_entry *e, time_t now)
+{
+    if (!file_head(res, req, &e->st, e->etag, e->type, now)) {
+        return 0; /* a 304 */
+    }
+    if (e->data != NULL) {
+        plan->body = e->data;
+        plan->body_len = (size_t)e->st.st_size;
+    } else {
+        plan->fd = fcntl(e->fd, F_DUPFD_CLOEXEC, 0);
+        if (plan->fd < 0) { /* EMFILE: an error page, without these */
+            res->etag = NULL;
+            res->has_last_modified = false;
+            return open_status(errno);
+        }
+        plan->file_len = e->st.st_size;
+    }
+    res->keep_alive = plan->keep_alive;
+    if (e->head_len == 0 || e->head_date != now ||
+        e->head_keep_alive != res->keep_alive) {
+        e->head_len = http_format_head(e->head, sizeof e->head, res);
+        e->head_date = now;
+        e->head_keep_alive = res->keep_alive;
+    }
+    /* With its NUL; a head that did not fit is 0: plan_finish formats. */
+    memcpy(plan->head, e->head, e->head_len + 1);
+    plan->head_len = e->head_len;
+    return 0;
+}
+
+/* Plan to send the regular file S->path, asked for as URL, or a 304 if
+ * the client's copy is current. With a CACHE, remember it, and send it
+ * the way the next request will. Returns 0, or the error status. */
 static int plan_file(struct http_plan *plan, struct http_response *res,
-                     const struct http_request *req, struct scratch *s,
-                     time_t now)
+                     const struct http_request *req, struct http_slice url,
+                     struct http_cache *cache, struct scratch *s, time_t now)
 {
     struct stat st;
     int fd = open_regular(s->path, &st);
     if (fd < 0) {
         return -fd;
     }
-    http_make_etag(s->etag, st.st_size, st.st_mtime);
-    res->etag = s->etag;
-    res->has_last_modified = true;
-    /* RFC 9110 8.8.2.1: never a Last-Modified later than Date. */
-    res->last_modified = st.st_mtime < now ? st.st_mtime : now;
-    if (http_not_modified(req, s->etag, st.st_mtime, now)) {
+    struct http_cache_entry *e =
+        http_cache_store(cache, url, s->path, &st, fd, now);
+    if (e != NULL) {
         close(fd);
-        /* No Content-Length: RFC 9110 8.6 allows only the 200's, and a
-         * client that took it for a body length would hang. */
-        res->status = 304;
-        res->content_length = -1;
+        return plan_known(plan, res, req, e, now);
+    }
+    http_make_etag(s->etag, st.st_size, st.st_mtime);
+    if (!file_head(res, req, &st, s->etag, http_mime_type(s->path), now)) {
+        close(fd);
         return 0;
     }
-    res->status = 200;
-    res->content_type = http_mime_type(s->path);
-    res->content_length = (long long)st.st_size;
     plan->fd = fd;
     plan->file_len = st.st_size;
     return 0;
@@ -181,7 +237,8 @@ static int plan_file(struct http_plan *plan, struct http_response *res,
  * else a generated listing. Returns 0, or the error status. */
 static int plan_directory(struct http_plan *plan, struct http_response *res,
                           const struct http_request *req,
-                          const struct http_site *site, struct scratch *s,
+                          const struct http_site *site,
+                          struct http_cache *cache, struct scratch *s,
                           time_t now)
 {
     struct stat st;
@@ -191,7 +248,9 @@ static int plan_directory(struct http_plan *plan, struct http_response *res,
     /* The index goes through the same checks: it may be a symlink out. */
     int status = http_map_path(site->root, url, s->path, sizeof s->path, &st);
     if (status == 200 && S_ISREG(st.st_mode)) {
-        return plan_file(plan, res, req, s, now);
+        /* Cached under the directory's URL path: that is what the next
+         * request for it will look up. */
+        return plan_file(plan, res, req, req->path, cache, s, now);
     }
     if (status != 200 && status != 404) {
         return status;
@@ -213,14 +272,22 @@ static int plan_directory(struct http_plan *plan, struct http_response *res,
     return 0;
 }
 
-/* Plan a GET or HEAD of REQ->path. */
+/* Plan a GET or HEAD of REQ->path: from CACHE if it knows the path. */
 static void plan_get(struct http_plan *plan, struct http_response *res,
                      const struct http_request *req,
-                     const struct http_site *site, struct scratch *s,
-                     time_t now)
+                     const struct http_site *site, struct http_cache *cache,
+                     struct scratch *s, time_t now)
 {
     struct stat st;
     struct http_slice p = req->path;
+    struct http_cache_entry *e = http_cache_find(cache, p, now);
+    if (e != NULL) {
+        int status = plan_known(plan, res, req, e, now);
+        if (status != 0) {
+            plan_page(plan, res, status);
+        }
+        return;
+    }
     int status = http_map_path(site->root, p, s->path, sizeof s->path, &st);
     if (status == 200 && S_ISDIR(st.st_mode) && p.ptr[p.len - 1] != '/') {
         /* "/dir" -> "/dir/", the query kept, as nginx does. */
@@ -232,9 +299,9 @@ static void plan_get(struct http_plan *plan, struct http_response *res,
         return;
     }
     if (status == 200 && S_ISDIR(st.st_mode)) {
-        status = plan_directory(plan, res, req, site, s, now);
+        status = plan_directory(plan, res, req, site, cache, s, now);
     } else if (status == 200 && S_ISREG(st.st_mode)) {
-        status = plan_file(plan, res, req, s, now);
+        status = plan_file(plan, res, req, p, cache, s, now);
     } else if (status == 200) {
         status = 403; /* a FIFO, socket or device: never opened */
     }
@@ -270,9 +337,9 @@ static bool slice_is(struct http_slice s, const char *lit)
     return s.len == strlen(lit) && memcmp(s.ptr, lit, s.len) == 0;
 }
 
-void http_plan_request(struct http_plan *plan, const struct http_request *req,
-                       const char *buf, const struct http_site *site,
-                       time_t now)
+void http_plan_cached(struct http_plan *plan, const struct http_request *req,
+                      const char *buf, const struct http_site *site,
+                      struct http_cache *cache, time_t now)
 {
     struct scratch s;
     struct http_response res = {.date = now, .server = site->server};
@@ -284,7 +351,7 @@ void http_plan_request(struct http_plan *plan, const struct http_request *req,
     } else if (slice_is(req->path, ECHO_PATH)) {
         plan_echo(plan, &res, req, buf);
     } else if (req->method == HTTP_GET || req->method == HTTP_HEAD) {
-        plan_get(plan, &res, req, site, &s, now);
+        plan_get(plan, &res, req, site, cache, &s, now);
     } else if (req->method == HTTP_OPTIONS) {
         res.status = 200;
         res.allow = ALLOW_FILES;
@@ -294,6 +361,13 @@ void http_plan_request(struct http_plan *plan, const struct http_request *req,
         plan_page(plan, &res, 405);
     }
     plan_finish(plan, &res, req->method == HTTP_HEAD);
+}
+
+void http_plan_request(struct http_plan *plan, const struct http_request *req,
+                       const char *buf, const struct http_site *site,
+                       time_t now)
+{
+    http_plan_cached(plan, req, buf, site, NULL, now);
 }
 
 void http_plan_error(struct http_plan *plan, int status,
