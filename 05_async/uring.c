@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -29,6 +30,8 @@
  * lock-free implementation (no hidden lock the kernel knows nothing of). */
 _Static_assert(sizeof(atomic_uint) == sizeof(unsigned), "atomic_uint size");
 _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "atomic_uint must be lock-free");
+_Static_assert(sizeof(atomic_ushort) == sizeof(unsigned short), "size");
+_Static_assert(ATOMIC_SHORT_LOCK_FREE == 2, "atomic_ushort must be lock-free");
 
 /* Map one region of the ring's descriptor: SIZE bytes at OFFSET (one of
  * the IORING_OFF_* constants, which tell the kernel which region).
@@ -190,6 +193,18 @@ int uring_next_cqe(struct uring *r, struct io_uring_cqe *cqe)
     return 1;
 }
 
+/* The kernel swaps the field's two 16-bit halves on a big-endian machine
+ * (an old ABI had a 16-bit poll_events there), so they are swapped here
+ * too, as liburing does; on a little-endian one they stay as they are. */
+uint32_t uring_poll_events(uint32_t events)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    return events << 16 | events >> 16;
+#else
+    return events;
+#endif
+}
+
 void uring_free(struct uring *r)
 {
     if (r->sqes != NULL) {
@@ -206,4 +221,87 @@ void uring_free(struct uring *r)
     }
     memset(r, 0, sizeof *r);
     r->fd = -1;
+}
+
+int uring_bufs_init(struct uring_bufs *b, const struct uring *r,
+                    unsigned short group, unsigned count, unsigned size,
+                    const char **what)
+{
+    memset(b, 0, sizeof *b);
+    /* The buffer ring is memory of ours, page-aligned, that the kernel
+     * pins at registration: COUNT entries of 16 bytes (address, length,
+     * ID). The buffers themselves are one anonymous mapping. */
+    b->ring_size = count * sizeof(struct io_uring_buf);
+    b->base_size = (size_t)count * size;
+    b->size = size;
+    b->mask = (unsigned short)(count - 1);
+    *what = "mmap";
+    b->ring = mmap(NULL, b->ring_size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    b->base = mmap(NULL, b->base_size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (b->ring == MAP_FAILED || b->base == MAP_FAILED) {
+        int err = errno;
+        uring_bufs_free(b);
+        errno = err;
+        return -1;
+    }
+    struct io_uring_buf_reg reg;
+    memset(&reg, 0, sizeof reg);
+    reg.ring_addr = (uintptr_t)b->ring;
+    reg.ring_entries = count;
+    reg.bgid = group;
+    *what = "io_uring_register PBUF_RING";
+    if (syscall(SYS_io_uring_register, r->fd, IORING_REGISTER_PBUF_RING, &reg,
+                1) < 0) {
+        int err = errno;
+        uring_bufs_free(b);
+        /* Before 5.19 the kernel knows no such opcode: EINVAL. */
+        if (err == EINVAL) {
+            *what = "io_uring provided buffer rings (Linux 5.19)";
+            err = EOPNOTSUPP;
+        }
+        errno = err;
+        return -1;
+    }
+    /* The ring's tail is a 16-bit field overlaid on the first entry's
+     * last two bytes (its resv): the kernel reads it, never writes it. */
+    b->tail = (atomic_ushort *)&b->ring->tail;
+    for (unsigned bid = 0; bid < count; bid++) {
+        uring_buf_put(b, bid);
+    }
+    return 0;
+}
+
+char *uring_buf(const struct uring_bufs *b, unsigned bid)
+{
+    return b->base + (size_t)bid * b->size;
+}
+
+void uring_buf_put(struct uring_bufs *b, unsigned bid)
+{
+    /* Fill the entry field by field: a whole-struct store into entry 0
+     * would overwrite the tail that shares its last two bytes. */
+    struct io_uring_buf *e = &b->ring->bufs[b->local_tail & b->mask];
+    e->addr = (uintptr_t)uring_buf(b, bid);
+    e->len = b->size;
+    e->bid = (unsigned short)bid;
+    b->local_tail++;
+    /* Release store of the tail, ours, as for the SQ: the entry is
+     * visible to the kernel before the tail that offers it. The kernel
+     * consumes entries from its own head, which it keeps to itself; an
+     * entry is free again once we have the CQE of the recv that took it,
+     * so the ring never holds more than COUNT. */
+    atomic_store_explicit(b->tail, b->local_tail, memory_order_release);
+}
+
+void uring_bufs_free(struct uring_bufs *b)
+{
+    if (b->ring != NULL && b->ring != MAP_FAILED) {
+        munmap(b->ring, b->ring_size);
+    }
+    if (b->base != NULL && b->base != MAP_FAILED) {
+        munmap(b->base, b->base_size);
+    }
+    memset(b, 0, sizeof *b);
 }

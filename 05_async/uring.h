@@ -13,6 +13,9 @@
  *   uring_submit   publish the new SQEs and wait for completions
  *   uring_next_cqe take the next completion out of the CQ
  *   uring_free     unmap and close
+ *
+ * and a ring of provided buffers, which recvs share (uring_bufs_init,
+ * uring_buf, uring_buf_put, uring_bufs_free).
  */
 #ifndef TOUR_URING_H
 #define TOUR_URING_H
@@ -20,6 +23,7 @@
 #include <linux/io_uring.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* One ring. The pointers point into the shared memory. */
 struct uring {
@@ -70,8 +74,47 @@ int uring_submit(struct uring *r, unsigned wait);
  * kernel. Returns 1, or 0 when the CQ is empty. */
 int uring_next_cqe(struct uring *r, struct io_uring_cqe *cqe);
 
+/* EVENTS (POLLIN...) as a poll SQE's poll32_events wants them. */
+uint32_t uring_poll_events(uint32_t events);
+
 /* Unmap the rings and close the ring's descriptor. Call it only when no
  * request is in flight: the kernel could still write into our buffers. */
 void uring_free(struct uring *r);
+
+/* Provided buffers (Linux 5.19): a pool of COUNT buffers of SIZE bytes,
+ * offered to the kernel through a third ring, the buffer ring. A recv
+ * with IOSQE_BUFFER_SELECT and this pool's group names no buffer: the
+ * kernel takes one from the ring when bytes arrive, and says which in
+ * the CQE (IORING_CQE_F_BUFFER, the ID in flags >> IORING_CQE_BUFFER_SHIFT).
+ * The buffer is then ours until uring_buf_put offers it again. If the
+ * ring is empty, the recv completes with -ENOBUFS. */
+struct uring_bufs {
+    struct io_uring_buf_ring *ring; /* the entries, shared with the kernel */
+    atomic_ushort *tail;            /* written by us: entries offered */
+    unsigned short local_tail;      /* entries written, published or not */
+    unsigned short mask;            /* ring size - 1 */
+    char *base;                     /* the buffers, COUNT * SIZE bytes */
+    unsigned size;                  /* bytes per buffer */
+    size_t ring_size, base_size;    /* the mappings, for munmap */
+};
+
+/* Map the pool (untouched pages cost no memory: a buffer's pages are
+ * allocated when the kernel first writes into them), register it with R
+ * as buffer group GROUP, and offer every buffer. COUNT: a power of two,
+ * at most 32768. Returns 0, or -1 with errno set (EOPNOTSUPP: the
+ * kernel has no buffer rings) and *WHAT naming the call. */
+int uring_bufs_init(struct uring_bufs *b, const struct uring *r,
+                    unsigned short group, unsigned count, unsigned size,
+                    const char **what);
+
+/* Where buffer BID starts. */
+char *uring_buf(const struct uring_bufs *b, unsigned bid);
+
+/* Offer buffer BID to the kernel again. */
+void uring_buf_put(struct uring_bufs *b, unsigned bid);
+
+/* Unmap the pool: after uring_free, or with no recv of the group in
+ * flight. */
+void uring_bufs_free(struct uring_bufs *b);
 
 #endif

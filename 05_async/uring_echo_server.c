@@ -6,7 +6,7 @@
  *        Exit status: 0 after SIGINT/SIGTERM (1 after a second one, if
  *        the stop has not finished), 1 on a failure, 2 on bad usage, 77
  *        when the kernel refuses io_uring (a sysctl, seccomp, a kernel
- *        older than 5.7): said on stderr.
+ *        older than 5.19): said on stderr.
  * Protocol: echo (RFC 862 style), as 03_epoll/epoll_server.
  * Pairs with: 02_nonblocking/echo_client, `nc -N localhost 10086`, loadgen.
  * Try it:   ./build/05_async/uring_echo_server
@@ -15,8 +15,11 @@
  *   - no readiness and no EAGAIN: we ask "recv into this buffer" and are
  *     told later that it happened, and how many bytes came (a proactor);
  *   - user_data takes each completion back to its connection;
- *   - one request in flight per connection: its buffer is the kernel's
- *     until the completion, and a client that does not read is not read;
+ *   - provided buffers: a recv names no buffer, the kernel takes one
+ *     from a shared pool when bytes come, so an idle client costs no
+ *     buffer; -ENOBUFS (pool empty) queues the client for the next one;
+ *   - one request in flight per connection: a client that does not read
+ *     is not read, and holds no pool buffer while it does not;
  *   - the stop signal is a completion too (a poll of a signalfd), and
  *     stopping cancels every request and waits for each before anything
  *     is freed.
@@ -40,7 +43,8 @@
 #define DEFAULT_PORT "10086" /* the original tour's port */
 #define RING_ENTRIES 256     /* SQ slots: requests queued between submits */
 #define CQ_ENTRIES 65536     /* CQ slots: the most the kernel gives */
-#define BUF_SIZE 16384       /* bytes per connection, asked of each recv */
+#define BUF_SIZE 16384       /* bytes per pool buffer: the most a recv gets */
+#define BUF_GROUP 0          /* the pool's buffer group ID */
 #define BACKLOG 4096         /* handshakes the kernel queues */
 #define DRAIN_READS 4        /* recvs of leftover input before a close */
 #define PAUSE_NS 100000000   /* 100 ms without accepting after an error */
@@ -59,6 +63,16 @@
 #endif
 _Static_assert(2 * MAX_CONNS + 3 <= CQ_ENTRIES, "a CQ slot for each request");
 
+/* Buffers in the pool (a power of two). Only bytes in flight hold one,
+ * from the recv that fills it until its echo is sent or spilled: the
+ * pool is sized for data in flight, not for clients. 16 MiB of address
+ * space, memory only where the kernel writes. (The tests build a copy
+ * with 8, so that recvs find the pool empty.) */
+#ifndef BUF_COUNT
+#define BUF_COUNT 1024
+#endif
+_Static_assert((BUF_COUNT & (BUF_COUNT - 1)) == 0, "a power of two");
+
 /* What a request was, read back from a completion's user_data. The
  * server's own requests use these small numbers; a connection's use the
  * address of its struct conn, which is never that small. */
@@ -69,24 +83,29 @@ enum op {
     OP_SHED,       /* accept into the spare descriptor, to refuse */
     OP_PAUSE,      /* a timeout, then accept again */
     OP_CANCEL,     /* a cancellation, at the stop */
-    OP_RECV,       /* (struct conn) recv into its buffer */
-    OP_SEND,       /* (struct conn) send the rest of its buffer */
+    OP_RECV,       /* (struct conn) recv into a pool buffer */
+    OP_SEND,       /* (struct conn) send the rest of out */
+    OP_WAIT,       /* (struct conn) none: queued for a pool buffer */
 };
 
-/* One client. While a request is in flight, buf belongs to the kernel. */
+/* One client. While a request is in flight, out belongs to the kernel. */
 struct conn {
     int fd;                   /* the connected socket */
     unsigned long long id;    /* [id] in the log, in accept order */
-    enum op op;               /* its request in flight: OP_RECV/OP_SEND */
-    size_t len;               /* bytes the last recv put in buf */
+    enum op op;               /* OP_RECV, OP_SEND in flight, or OP_WAIT */
+    int bid;                  /* the pool buffer it holds, or -1 */
+    char *out;                /* what goes back: that buffer, or spill */
+    char *spill;              /* malloc'd copy of a stalled echo, or NULL */
+    size_t len;               /* bytes in out */
     size_t sent;              /* how many of them are sent back */
     struct conn *prev, *next; /* every client, oldest first */
-    char buf[BUF_SIZE];       /* what came in, going out again */
+    struct conn *wait_next;   /* the next one queued for a buffer */
 };
 
 /* The server: the ring, its descriptors, and what the kernel fills in. */
 struct server {
     struct uring ring;
+    struct uring_bufs bufs;          /* the pool the recvs share */
     int listen_fd, spare_fd, sig_fd; /* spare: /dev/null, for EMFILE */
     unsigned inflight;               /* requests whose completion is to come */
     unsigned nconns;                 /* clients, at most MAX_CONNS */
@@ -99,6 +118,7 @@ struct server {
     socklen_t peer_len;              /* and its length here */
     struct __kernel_timespec pause;  /* OP_PAUSE's timeout */
     struct conn *first, *last;       /* the clients, oldest first */
+    struct conn *wait_first, *wait_last; /* queued for a buffer, in order */
 };
 
 static void usage(FILE *out)
@@ -134,15 +154,18 @@ static void ignore_sigpipe(void)
     }
 }
 
-/* Set up the ring, or say why the kernel will not and exit 77 (so a test
- * is skipped, not failed, where io_uring is refused). */
-static void open_ring(struct uring *ring)
+/* Set up the ring and the buffer pool, or say why the kernel will not
+ * and exit 77 (so a test is skipped, not failed, where io_uring is
+ * refused). */
+static void open_ring(struct server *s)
 {
     const char *what;
-    if (uring_init(ring, RING_ENTRIES, CQ_ENTRIES, &what) == 0) {
+    if (uring_init(&s->ring, RING_ENTRIES, CQ_ENTRIES, &what) == 0 &&
+        uring_bufs_init(&s->bufs, &s->ring, BUF_GROUP, BUF_COUNT, BUF_SIZE,
+                        &what) == 0) {
         return;
     }
-    int err = errno;
+    int err = errno; /* exit closes the ring, if there is one */
     fprintf(stderr, "%s: %s (%s)\n", what, errno_name(err), strerror(err));
     if (err != ENOSYS && err != EPERM && err != EOPNOTSUPP) {
         exit(1);
@@ -169,19 +192,6 @@ static struct io_uring_sqe *request(struct server *s, int opcode, int fd,
     return sqe;
 }
 
-/* EVENTS (POLLIN...) as a poll SQE's poll32_events wants them. The
- * kernel swaps the field's two 16-bit halves on a big-endian machine (an
- * old ABI had a 16-bit poll_events there), so they are swapped here too,
- * as liburing does; on a little-endian one they stay as they are. */
-static uint32_t poll_events(uint32_t events)
-{
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    return events << 16 | events >> 16;
-#else
-    return events;
-#endif
-}
-
 /* Accept the next connection: as OP_ACCEPT, or as OP_SHED into the spare
  * descriptor's number. The kernel writes the peer's address into s->peer
  * when a connection comes, maybe much later: it must stay put till then.
@@ -197,24 +207,61 @@ static void submit_accept(struct server *s, enum op op)
     s->listener_op = op;
 }
 
-/* recv into C's buffer; the completion says how much came. */
+/* recv into a buffer the kernel picks from the pool when bytes come;
+ * the completion says which, and how much came. */
 static void submit_recv(struct server *s, struct conn *c)
 {
     struct io_uring_sqe *sqe = request(s, IORING_OP_RECV, c->fd, (uintptr_t)c);
-    sqe->addr = (uintptr_t)c->buf;
-    sqe->len = BUF_SIZE;
+    sqe->flags = IOSQE_BUFFER_SELECT;
+    sqe->buf_group = BUF_GROUP; /* len 0: the buffer's size */
     c->op = OP_RECV;
 }
 
-/* send what of C's buffer is not sent yet. MSG_NOSIGNAL: a vanished
- * client is -EPIPE in the completion, not a SIGPIPE. */
+/* send what of C's out is not sent yet. MSG_NOSIGNAL: a vanished client
+ * is -EPIPE in the completion, not a SIGPIPE. From a pool buffer, also
+ * MSG_DONTWAIT: what the socket cannot take at once comes back short
+ * (or -EAGAIN), to be spilled, instead of holding the buffer. */
 static void submit_send(struct server *s, struct conn *c)
 {
     struct io_uring_sqe *sqe = request(s, IORING_OP_SEND, c->fd, (uintptr_t)c);
-    sqe->addr = (uintptr_t)(c->buf + c->sent);
+    sqe->addr = (uintptr_t)(c->out + c->sent);
     sqe->len = (uint32_t)(c->len - c->sent);
-    sqe->msg_flags = MSG_NOSIGNAL;
+    sqe->msg_flags = MSG_NOSIGNAL | (c->bid >= 0 ? MSG_DONTWAIT : 0);
     c->op = OP_SEND;
+}
+
+/* C's next recv. If clients are queued for a pool buffer, or if WAIT
+ * (C's recv found the pool empty: -ENOBUFS), C joins the end of that
+ * queue instead, with no request in flight, until give_back submits its
+ * recv: first come, first served, so that no client starves. */
+static void next_recv(struct server *s, struct conn *c, bool wait)
+{
+    if (!wait && s->wait_first == NULL) {
+        submit_recv(s, c);
+        return;
+    }
+    c->op = OP_WAIT;
+    c->wait_next = NULL;
+    *(s->wait_last != NULL ? &s->wait_last->wait_next : &s->wait_first) = c;
+    s->wait_last = c;
+}
+
+/* Offer C's pool buffer, if it holds one, to the kernel again, and give
+ * the first queued client a try. Also when a client ends without one:
+ * the try it had may have been meant for a buffer it never took. Never
+ * after -ENOBUFS: no buffer came back, and the queue would spin. */
+static void give_back(struct server *s, struct conn *c)
+{
+    if (c->bid >= 0) {
+        uring_buf_put(&s->bufs, (unsigned)c->bid);
+        c->bid = -1;
+    }
+    struct conn *w = s->wait_first;
+    if (w != NULL) {
+        s->wait_first = w->wait_next;
+        s->wait_last = w == s->wait_last ? NULL : s->wait_last;
+        submit_recv(s, w);
+    }
 }
 
 /* Wait PAUSE_NS, then accept again: after an accept error that could
@@ -261,7 +308,7 @@ static void add_conn(struct server *s, int fd)
         close(fd);
         return;
     }
-    *c = (struct conn){.fd = fd, .id = id, .prev = s->last};
+    *c = (struct conn){.fd = fd, .id = id, .bid = -1, .prev = s->last};
     if (s->last != NULL) {
         s->last->next = c;
     } else {
@@ -270,7 +317,7 @@ static void add_conn(struct server *s, int fd)
     s->last = c;
     s->nconns++;
     printf("[%llu] connected from %s\n", id, peer);
-    submit_recv(s, c);
+    next_recv(s, c, false);
 }
 
 /* Close C, log its end (ERR: the errno that ended it, or 0), free it.
@@ -281,6 +328,8 @@ static void drop_conn(struct server *s, struct conn *c, int err)
     *(c->prev != NULL ? &c->prev->next : &s->first) = c->next;
     *(c->next != NULL ? &c->next->prev : &s->last) = c->prev;
     s->nconns--;
+    give_back(s, c);
+    free(c->spill);
     close(c->fd);
     if (err == 0) {
         printf("[%llu] closed\n", c->id);
@@ -292,16 +341,48 @@ static void drop_conn(struct server *s, struct conn *c, int err)
     free(c);
 }
 
-/* A recv or send of C completed with RES (bytes, or -errno). One
- * request at a time per connection: the echo of a recv is sent whole,
- * in as many sends as it takes, before the next recv. */
-static void conn_done(struct server *s, struct conn *c, int res)
+/* The client does not read as fast as it sends: a send from its pool
+ * buffer came back short. Copy the rest into memory of its own and give
+ * the buffer back, so that clients that do not read cannot hold the
+ * pool; they hold at most BUF_SIZE each, as chapter 3's output buffers.
+ * Returns -1 when out of memory. */
+static int spill(struct server *s, struct conn *c)
 {
+    c->len -= c->sent;
+    c->spill = malloc(c->len);
+    if (c->spill == NULL) {
+        return -1;
+    }
+    memcpy(c->spill, c->out + c->sent, c->len);
+    c->out = c->spill;
+    c->sent = 0;
+    give_back(s, c);
+    return 0;
+}
+
+/* A recv or send of C completed with RES (bytes, or -errno) and FLAGS.
+ * One request at a time per connection: the echo of a recv is sent
+ * whole, in as many sends as it takes, before the next recv. */
+static void conn_done(struct server *s, struct conn *c, int res, unsigned flags)
+{
+    if (flags & IORING_CQE_F_BUFFER) { /* the recv took a pool buffer */
+        c->bid = (int)(flags >> IORING_CQE_BUFFER_SHIFT);
+        c->out = uring_buf(&s->bufs, (unsigned)c->bid);
+    }
+    if (c->op == OP_RECV && res == -ENOBUFS) {
+        next_recv(s, c, true); /* the pool was empty when bytes came */
+        return;
+    }
     if (c->op == OP_RECV && res > 0) {
         c->len = (size_t)res; /* these bytes go back */
         c->sent = 0;
-    } else if (c->op == OP_SEND && res > 0) {
-        c->sent += (size_t)res; /* a short send is normal: the rest next */
+    } else if (c->op == OP_SEND &&
+               (res > 0 || (res == -EAGAIN && c->bid >= 0))) {
+        c->sent += res > 0 ? (size_t)res : 0; /* short: the rest next */
+        if (c->sent < c->len && c->bid >= 0 && spill(s, c) < 0) {
+            drop_conn(s, c, ENOMEM);
+            return;
+        }
     } else if (res != -EINTR) {
         /* recv 0: the client's EOF, and everything is echoed already.
          * -ECONNRESET, -EPIPE: it vanished. (A send of 0 bytes, which TCP
@@ -311,9 +392,12 @@ static void conn_done(struct server *s, struct conn *c, int res)
     }
     if (c->sent < c->len) {
         submit_send(s, c);
-    } else {
-        submit_recv(s, c);
+        return;
     }
+    free(c->spill); /* all sent: the echo's memory goes back */
+    c->spill = NULL;
+    give_back(s, c);
+    next_recv(s, c, false);
 }
 
 /* accept said EMFILE or ENFILE: no descriptor for the connection, which
@@ -328,7 +412,7 @@ static void out_of_descriptors(struct server *s, int err)
     if (!s->queued) {
         struct io_uring_sqe *sqe =
             request(s, IORING_OP_POLL_ADD, s->listen_fd, OP_POLL);
-        sqe->poll32_events = poll_events(POLLIN);
+        sqe->poll32_events = uring_poll_events(POLLIN);
         s->listener_op = OP_POLL;
         return;
     }
@@ -398,7 +482,9 @@ static void begin_stop(struct server *s)
         cancel(s, s->listener_op);
     }
     for (struct conn *c = s->first; c != NULL; c = c->next) {
-        cancel(s, (uintptr_t)c);
+        if (c->op != OP_WAIT) {
+            cancel(s, (uintptr_t)c);
+        }
     }
 }
 
@@ -408,7 +494,7 @@ static void watch_signals(struct server *s)
 {
     struct io_uring_sqe *sqe =
         request(s, IORING_OP_POLL_ADD, s->sig_fd, OP_SIGNAL);
-    sqe->poll32_events = poll_events(POLLIN);
+    sqe->poll32_events = uring_poll_events(POLLIN);
 }
 
 /* The signal watch completed with RES (the events, or -errno). Only a
@@ -436,8 +522,10 @@ static void signal_done(struct server *s, int res)
 
 /* One completion: USER_DATA says whose request it was, RES its result
  * (what the system call would have returned, or -errno). */
-static void complete(struct server *s, uint64_t user_data, int res)
+static void complete(struct server *s, const struct io_uring_cqe *cqe)
 {
+    uint64_t user_data = cqe->user_data;
+    int res = cqe->res;
     s->inflight--;
     if (user_data == OP_CANCEL) {
         return;
@@ -457,7 +545,7 @@ static void complete(struct server *s, uint64_t user_data, int res)
         s->listener_op = 0;
         listener_done(s, (enum op)user_data, res);
     } else {
-        conn_done(s, (struct conn *)(uintptr_t)user_data, res);
+        conn_done(s, (struct conn *)(uintptr_t)user_data, res, cqe->flags);
     }
 }
 
@@ -493,10 +581,11 @@ int main(int argc, char **argv)
     ignore_sigpipe();
     static struct server s; /* static: big, and zeroed */
     s.next_id = 1;
-    open_ring(&s.ring);
+    open_ring(&s);
     s.listen_fd = net_listen(NULL, port, BACKLOG);
     if (s.listen_fd < 0) {
         uring_free(&s.ring);
+        uring_bufs_free(&s.bufs);
         exit(1); /* net_listen said why */
     }
     s.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -527,7 +616,7 @@ int main(int argc, char **argv)
         }
         struct io_uring_cqe cqe;
         while (uring_next_cqe(&s.ring, &cqe)) {
-            complete(&s, cqe.user_data, cqe.res);
+            complete(&s, &cqe);
         }
     }
 
@@ -536,6 +625,7 @@ int main(int argc, char **argv)
         s.first = c->next;
         close_after_drain(c->fd);
         printf("[%llu] closed (stopping)\n", c->id);
+        free(c->spill);
         free(c);
     }
     close(s.listen_fd);
@@ -543,6 +633,7 @@ int main(int argc, char **argv)
         close(s.spare_fd);
     }
     close(s.sig_fd);
-    uring_free(&s.ring);
+    uring_free(&s.ring); /* no recv in flight: the pool is ours again */
+    uring_bufs_free(&s.bufs);
     return 0;
 }
