@@ -5,7 +5,8 @@
  *   build/tests/http/fuzz_http_parser -dict=tests/http/http.dict \
  *       /tmp/new-corpus tests/http/corpus
  * The same entry point runs over every corpus file (and every prefix of
- * it) in the normal test suite, under gcc too: test_http_corpus.c.
+ * it) in the normal test suite, under gcc too: unit.http_parser_corpus
+ * (tests/fuzz_replay.c).
  *
  * Besides "no crash, no read outside the input" (AddressSanitizer), it
  * checks what the parser promises: every slice lies inside the input; a
