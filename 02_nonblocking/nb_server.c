@@ -66,6 +66,13 @@ static void shrink(struct byte_buf *b)
 static void call_deal(struct acceptor *a, struct conn *c, enum deal_event ev,
                       long long now)
 {
+    /* Stopping: no more answers. The loop sees the flag only between
+     * passes, and one pass can hold a great deal of work (hundreds of
+     * clients, each with 64 KiB of pipelined requests): SIGTERM under
+     * load would wait for all of it (tests/hostile --term-busy). */
+    if (stop_requested) {
+        return;
+    }
     enum deal_result r = a->proto->deal(c, ev, a->ctx);
     shrink(&c->in);
     if (r == DEAL_CLOSE || (c->eof && buf_len(&c->out) == 0)) {

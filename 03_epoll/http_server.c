@@ -58,6 +58,7 @@
 #define RECV_CHUNK 65536         /* the scratch buffer: bytes one recv asks */
 #define SMALL_FILE 16384         /* read, not sendfile, files up to this */
 #define SENDFILE_CHUNK 524288    /* bytes one sendfile call asks */
+#define ANSWERS_PER_TURN 64      /* pipelined requests answered per event */
 #define FDS_RESERVED 4           /* stdio and the signalfd */
 #define FDS_PER_LOOP 5           /* epoll, timerfd, eventfd, listener, spare */
 #define FDS_CACHED HTTP_CACHE_SLOTS /* ... and the cache's large files */
@@ -107,6 +108,8 @@ struct conn {
     bool eof;            /* the peer has finished sending (recv gave 0) */
     bool close_after;    /* the answer going out ends the connection */
     bool sent_continue;  /* "100 Continue" went out for this request */
+    bool yielded;        /* serve() stopped at ANSWERS_PER_TURN with more
+                            input in `in`: answers still to make */
     struct byte_buf in;  /* requests not yet answered, or not yet whole */
     struct byte_buf out; /* answer bytes the socket has not taken yet */
     int file_fd;         /* the file being sent, or -1 */
@@ -141,10 +144,12 @@ static long long now(const struct conn *c)
     return reactor_now(c->ch->loop);
 }
 
-/* Whether answer bytes wait: in the buffer, or in the file. */
+/* Whether answer bytes wait: in the buffer, or in the file; or answers
+ * still to be made, after serve() yielded (EPOLLOUT, writable at once,
+ * brings the connection back next turn). */
 static bool pending(const struct conn *c)
 {
-    return buf_len(&c->out) > 0 || c->file_left > 0;
+    return buf_len(&c->out) > 0 || c->file_left > 0 || c->yielded;
 }
 
 /* Whether C reads now. OPEN: only while no answer is pending, so
@@ -324,12 +329,20 @@ static void answer_error(struct conn *c, int status)
 
 /* Answer the whole requests at the start of DATA (LEN bytes), in order,
  * for as long as each answer goes out at once (pipelining), up to one
- * that is not whole yet. Returns the bytes used. */
+ * that is not whole yet, and ANSWERS_PER_TURN at most: 64 KiB of small
+ * pipelined GETs is 1,700 answers, and a batch of 256 such clients would
+ * hold the loop (and SIGTERM) for seconds. Returns the bytes used. */
 static size_t serve(struct conn *c, const char *data, size_t len)
 {
     size_t used = 0;
+    int answered = 0;
+    c->yielded = false;
     while (c->phase == OPEN && !c->ch->closed && !pending(c) &&
            !c->close_after) {
+        if (answered++ == ANSWERS_PER_TURN) {
+            c->yielded = used < len; /* the rest: next turn */
+            break;
+        }
         struct http_request req;
         const char *p = data + used;
         size_t left = len - used;
@@ -470,6 +483,7 @@ static void conn_write(struct channel *ch, uint32_t events)
     if (!pending(c) || !send_out(c)) {
         return;
     }
+    c->yielded = false; /* its turn has come */
     if (c->phase == OPEN && !pending(c) && buf_len(&c->in) > 0) {
         serve_buffered(c);
     }

@@ -2,7 +2,9 @@
  * hostile - run the hostile-client cases against one server of a protocol.
  *
  * Usage: hostile [--valgrind PATH] [--timeout SECONDS]
- *                [--no-growth-check 1] PROTOCOL CASE... -- SERVER ARGS...
+ *                [--no-growth-check 1] [--nofile N|max]
+ *                [--exhaust N | --term-busy N]
+ *                PROTOCOL CASE... -- SERVER ARGS...
  *
  * PROTOCOL is echo, chat, c2c or http. The server is started with ARGS
  * (which ask for port 0), its stdout and stderr in temporary files and its
@@ -16,9 +18,21 @@
  * also with no leak and no descriptor left open). A server that exits 77
  * at once cannot run here: the test is skipped (exit 77).
  *
+ * Two more runs, instead of (or before) the cases, for issue #8:
+ *   --exhaust N    N connections at once, held, to a server started with
+ *                  few descriptors (--nofile 64): it must not die or spin
+ *                  (its CPU time over a hold window), and afterwards it is
+ *                  checked as after a case (alive, probe, descriptors).
+ *   --term-busy N  N connections sending the protocol's traffic without
+ *                  pause, then SIGTERM: the server must exit 0 in time
+ *                  (no leak or descriptor left under valgrind), and its
+ *                  stdout must be whole, well-formed lines.
+ * --nofile sets the server's RLIMIT_NOFILE soft limit (max: the hard one).
+ *
  * The case language is described in tests/hostile/README.md. Waiting for
  * the server is always polling with a bound; the only plain sleeps are
- * the ones a case asks for to pace its hostile client (pause, trickle).
+ * the ones a case asks for to pace its hostile client (pause, trickle),
+ * and the --exhaust hold window, which is a measurement.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -51,6 +65,20 @@
 #define VALGRIND_SLOWDOWN 4 /* every bound times this under valgrind */
 #define DUMP_BYTES 8192L    /* of each server log, shown on failure */
 #define STEADY_LOOKS 20     /* the first descriptor count: this many alike */
+#define HOLD_MS 1000        /* --exhaust: the server's CPU measured this long */
+#define BUSY_WARM_MS 1500   /* --term-busy: load first (past SYN retries) */
+#define TERM_MS 10000       /* --term-busy: the server exits within this */
+#define LOAD_BLOCK 4096     /* --term-busy: bytes of traffic one send offers */
+#define LOAD_LINE "busy 0123456789 abcdefghijklmnopqrstuvwxyz"
+
+/* --exhaust: the most CPU the server may use while the connections are
+ * held, in percent of one CPU. A server that spins on a full accept
+ * queue (EMFILE retried at once, level-triggered) uses close to 100%; a
+ * waiting one near 0 (chapter 2's loops, which poll every 10 ms, a few
+ * percent). 30 leaves room for a loaded machine's noise without letting
+ * a spin through. Not checked under valgrind, whose translation makes
+ * every wake-up many times dearer and a spin no dearer than 100%. */
+#define CPU_MAX_PERCENT 30
 
 /* One client connection of a case. Several may share a name (open). */
 struct conn {
@@ -82,6 +110,10 @@ struct run {
     int probes;         /* probes run so far */
     int no_growth;      /* max-growth unchecked: valgrind's or
                            AddressSanitizer's memory hides the server's */
+    long nofile;        /* the server's RLIMIT_NOFILE: 0 as inherited,
+                           -1 the hard limit */
+    long exhaust;       /* --exhaust N, or 0 */
+    long term_busy;     /* --term-busy N, or 0 */
     long long deadline; /* the whole run must end by then */
     int wait_ms;        /* the bound of the case's waits (timeout) */
     struct server srv;
@@ -147,8 +179,9 @@ static int left(long long t)
 /* ---- the server ------------------------------------------------------ */
 
 /* Start ARGV with stdout/stderr in temporary files and a pipe on stdin,
- * in its own process group, dying with us. */
-static void start_server(struct server *s, char **argv)
+ * in its own process group, dying with us, its RLIMIT_NOFILE soft limit
+ * NOFILE (0: ours; -1: the hard limit). */
+static void start_server(struct server *s, char **argv, long nofile)
 {
     snprintf(s->out, sizeof s->out, "/tmp/hostile-out.XXXXXX");
     snprintf(s->err, sizeof s->err, "/tmp/hostile-err.XXXXXX");
@@ -173,6 +206,15 @@ static void start_server(struct server *s, char **argv)
             close(fd);
         }
         signal(SIGPIPE, SIG_DFL);
+        struct rlimit rl;
+        if (nofile != 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+            if (nofile > 0 && (rlim_t)nofile < rl.rlim_max) {
+                rl.rlim_cur = (rlim_t)nofile;
+            } else {
+                rl.rlim_cur = rl.rlim_max;
+            }
+            setrlimit(RLIMIT_NOFILE, &rl);
+        }
         execvp(argv[0], argv);
         _exit(127);
     }
@@ -346,10 +388,34 @@ static int to_stdin(struct run *r, const char *data, size_t len)
     return 0;
 }
 
+/* Whether byte C is one of class CLS of a pattern: '#' a digit, 'a' a
+ * byte of an address ("127.0.0.1:5000", "[::1]:5000"), 't' text with no
+ * bracket or control byte (so that no second "[ID]" hides in it). */
+static int in_class(char cls, unsigned char c)
+{
+    if (cls == '#') {
+        return isdigit(c);
+    }
+    if (cls == 'a') {
+        return c != '\0' && strchr("0123456789abcdef.:[]", c) != NULL;
+    }
+    return c >= 0x20 && c != 0x7f && c != '[' && c != ']';
+}
+
 /* Does TEXT (LEN bytes) match PAT (PLEN bytes), where "{*}" matches any
- * run of bytes? */
+ * run of bytes, and "{#}", "{a}" and "{t}" one or more bytes of a class
+ * (in_class)? */
 static int match(const char *pat, size_t plen, const char *text, size_t len)
 {
+    if (plen >= 3 && pat[0] == '{' && pat[2] == '}' &&
+        strchr("#at", pat[1]) != NULL) {
+        for (size_t k = 1; k <= len && in_class(pat[1], text[k - 1]); k++) {
+            if (match(pat + 3, plen - 3, text + k, len - k)) {
+                return 1;
+            }
+        }
+        return 0;
+    }
     if (plen >= 3 && memcmp(pat, "{*}", 3) == 0) {
         for (size_t skip = 0; skip <= len; skip++) {
             if (match(pat + 3, plen - 3, text + skip, len - skip)) {
@@ -483,30 +549,59 @@ static int cmd_connect(struct run *r, const char *name)
     return new_conn(r, name, fd) != NULL ? 0 : -1;
 }
 
+/* The server's address, as one blocking connect finds it (::1 or
+ * 127.0.0.1), into *SS and *LEN. Returns 0, or -1 after saying why. */
+static int server_addr(struct run *r, struct sockaddr_storage *ss,
+                       socklen_t *len)
+{
+    *len = sizeof *ss;
+    int probe = net_connect("localhost", r->srv.port);
+    if (probe < 0 || getpeername(probe, (struct sockaddr *)ss, len) < 0) {
+        if (probe >= 0) {
+            close(probe);
+        }
+        return failed(r, "could not connect");
+    }
+    close(probe);
+    return 0;
+}
+
+/* A non-blocking connect to SS; the socket, or -1 with errno set. */
+static int connect_nb(const struct sockaddr_storage *ss, socklen_t len)
+{
+    int fd = socket(ss->ss_family, SOCK_STREAM, 0);
+    if (fd < 0 || set_nonblocking(fd) < 0) {
+        int err = errno;
+        if (fd >= 0) {
+            close(fd);
+        }
+        errno = err;
+        return -1;
+    }
+    if (connect(fd, (const struct sockaddr *)ss, len) < 0 &&
+        errno != EINPROGRESS) {
+        int err = errno;
+        close(fd);
+        errno = err;
+        return -1;
+    }
+    return fd;
+}
+
 /* open NAME N: N non-blocking connects at once, then up to OPEN_MS for
  * their handshakes (the server's accept queue may be full: the kernel
  * then drops SYNs, and the retries come a second later). */
 static int cmd_open(struct run *r, const char *name, long n)
 {
     struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    int probe = net_connect("localhost", r->srv.port);
-    if (probe < 0 || getpeername(probe, (struct sockaddr *)&ss, &len) < 0) {
-        if (probe >= 0) {
-            close(probe);
-        }
-        return failed(r, "%s: could not connect", name);
+    socklen_t len;
+    if (server_addr(r, &ss, &len) < 0) {
+        return -1;
     }
-    close(probe);
     int first = r->count;
     for (long i = 0; i < n; i++) {
-        int fd = socket(ss.ss_family, SOCK_STREAM, 0);
-        if (fd < 0 || set_nonblocking(fd) < 0) {
-            return failed(r, "socket: %s", errno_name(errno));
-        }
-        if (connect(fd, (struct sockaddr *)&ss, len) < 0 &&
-            errno != EINPROGRESS) {
-            close(fd);
+        int fd = connect_nb(&ss, len);
+        if (fd < 0) {
             return failed(r, "connect: %s", errno_name(errno));
         }
         if (new_conn(r, name, fd) == NULL) {
@@ -1040,6 +1135,261 @@ static int steady_fds(struct run *r)
     return n;
 }
 
+/* ---- --exhaust and --term-busy ------------------------------------------ */
+
+/* The CPU time the server has used so far, user and system, all its
+ * threads, in milliseconds; -1 where /proc is missing. */
+static long long cpu_ms(pid_t pid)
+{
+    char path[64], stat[1024];
+    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+    FILE *f = fopen(path, "r");
+    size_t n = f != NULL ? fread(stat, 1, sizeof stat - 1, f) : 0;
+    if (f != NULL) {
+        fclose(f);
+    }
+    stat[n] = '\0';
+    /* Fields 14 and 15, utime and stime, in clock ticks. The name, field
+     * 2, is in parentheses and may hold blanks: count from its ')'. */
+    char *p = strrchr(stat, ')');
+    unsigned long long user, sys;
+    long tick = sysconf(_SC_CLK_TCK);
+    if (p == NULL || tick <= 0 ||
+        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+               &user, &sys) != 2) {
+        return -1;
+    }
+    return (long long)((user + sys) * 1000 / (unsigned long long)tick);
+}
+
+/* --exhaust N: N non-blocking connects at once (open), all held, to a
+ * server with few descriptors. Some it accepts, some it refuses, some
+ * wait in its accept queue or in SYN retries: none may kill it, nor make
+ * it spin. The hold window is a measurement, not a wait for the server:
+ * its CPU time over HOLD_MS. The connections are closed at the end; the
+ * caller then checks the server as after a case. */
+static int exhaust(struct run *r, long n)
+{
+    pid_t pid = r->srv.pid;
+    int rc = cmd_open(r, "exhaust", n);
+    long long cpu0 = cpu_ms(pid), t0 = now_ms();
+    if (rc == 0) {
+        sleep_ms(HOLD_MS); /* the measurement window (see above) */
+    }
+    long long cpu1 = cpu_ms(pid), t1 = now_ms();
+    int fds = count_fds(pid) - 2; /* not "." and ".." */
+    /* With RST: a FIN to a connection still in the handshake (its ACK
+     * dropped from a full accept queue) waits on TCP's retransmission
+     * backoff, and the server would hold it for seconds (many.case). */
+    for (; r->count > 0; r->count--) {
+        drop_conn(&r->conns[r->count - 1], 1);
+    }
+    if (rc < 0) {
+        return -1;
+    }
+    if (!server_alive(&r->srv)) {
+        return failed(r, "the server died with %ld connections held", n);
+    }
+    long long used = cpu1 - cpu0, percent = used * 100 / (t1 - t0);
+    printf("     %ld connections held %lld ms: the server had %d "
+           "descriptors and used %lld ms of CPU (%lld%%)%s\n",
+           n, t1 - t0, fds, used, percent,
+           r->slow > 1 ? ", not checked under valgrind" : "");
+    if (cpu0 >= 0 && cpu1 >= 0 && r->slow == 1 && percent > CPU_MAX_PERCENT) {
+        return failed(r, "the server spins: %lld%% of a CPU (limit %d%%)",
+                      percent, CPU_MAX_PERCENT);
+    }
+    return 0;
+}
+
+/* One busy connection of --term-busy. */
+struct busy {
+    size_t pos;      /* the next byte of the load block to send */
+    long long bytes; /* received */
+    long long sent;  /* sent */
+};
+
+/* The protocol's traffic, a whole number of messages LOAD_BLOCK bytes at
+ * most, into BLOCK; returns its length. HTTP: pipelined GETs of a small
+ * file; the others: lines. */
+static size_t load_block(const char *protocol, char *block)
+{
+    const char *unit = !strcmp(protocol, "http")
+                           ? "GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n"
+                           : LOAD_LINE "\n";
+    size_t ulen = strlen(unit), len = 0;
+    while (len + ulen <= LOAD_BLOCK) {
+        memcpy(block + len, unit, ulen);
+        len += ulen;
+    }
+    return len;
+}
+
+/* Serve one busy connection P whose poll said REVENTS: read (and drop)
+ * what came, send more of BLOCK. Returns 0, or -1 when it has ended (its
+ * socket is closed then). */
+static int busy_io(struct pollfd *p, struct busy *b, const char *block,
+                   size_t blen)
+{
+    char sink[65536];
+    if (p->revents & (POLLIN | POLLHUP | POLLERR)) {
+        ssize_t n = recv(p->fd, sink, sizeof sink, MSG_DONTWAIT);
+        if (n > 0) {
+            b->bytes += n;
+        } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK &&
+                              errno != EINTR)) {
+            close(p->fd);
+            p->fd = -1;
+            return -1; /* refused, closed, reset: all the server's right */
+        }
+    }
+    if (p->revents & POLLOUT) {
+        ssize_t n = send(p->fd, block + b->pos, blen - b->pos,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            b->sent += n;
+            b->pos = (b->pos + (size_t)n) % blen;
+        }
+    }
+    return 0;
+}
+
+/* --term-busy N: N connections that send the protocol's traffic without
+ * pause and read whatever comes back; one the server ends is replaced
+ * until SIGTERM, which comes after BUSY_WARM_MS of this. The traffic
+ * goes on until the server has exited, within TERM_MS. Returns 0 with
+ * *STATUS the server's wait status, or -1 (then it was killed). */
+static int term_busy(struct run *r, long n, int *status)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    static char block[LOAD_BLOCK];
+    size_t blen = load_block(r->protocol, block);
+    struct pollfd *p = calloc((size_t)n, sizeof *p);
+    struct busy *b = calloc((size_t)n, sizeof *b);
+    if (p == NULL || b == NULL || server_addr(r, &ss, &len) < 0) {
+        free(p);
+        free(b);
+        return failed(r, "no room, or no server to load");
+    }
+    for (long i = 0; i < n; i++) {
+        p[i].fd = connect_nb(&ss, len);
+        p[i].events = POLLIN | POLLOUT;
+    }
+    long long term_at = now_ms() + (long long)BUSY_WARM_MS * r->slow;
+    long long end = 0, before = 0, sent = 0, got = 0, term = 0;
+    pid_t done = 0;
+    int rc = 0;
+    while (done == 0 && rc == 0) {
+        poll(p, (nfds_t)n, 10);
+        for (long i = 0; i < n; i++) {
+            if (p[i].fd >= 0 && p[i].revents != 0 &&
+                busy_io(&p[i], &b[i], block, blen) < 0 && end == 0) {
+                p[i].fd = connect_nb(&ss, len); /* the next one */
+                b[i].pos = 0;
+            }
+        }
+        if (end == 0 && now_ms() >= term_at) {
+            for (long i = 0; i < n; i++) {
+                before += b[i].bytes;
+            }
+            kill(r->srv.pid, SIGTERM);
+            term = now_ms();
+            end = bound(r, TERM_MS);
+        }
+        if (end != 0) {
+            done = waitpid(r->srv.pid, status, WNOHANG);
+            rc = done < 0 || (done == 0 && now_ms() >= end) ? -1 : 0;
+        }
+    }
+    for (long i = 0; i < n; i++) {
+        if (p[i].fd >= 0) {
+            close(p[i].fd);
+        }
+        sent += b[i].sent;
+        got += b[i].bytes;
+    }
+    free(p);
+    free(b);
+    printf("     %ld busy connections: %lld bytes sent, %lld received "
+           "(%lld before SIGTERM); exit %lld ms after SIGTERM\n",
+           n, sent, got, before, now_ms() - term);
+    if (rc < 0) {
+        kill(-r->srv.pid, SIGKILL);
+        waitpid(r->srv.pid, status, 0);
+        return failed(r, "the server did not exit within %d ms of SIGTERM",
+                      TERM_MS * r->slow);
+    }
+    if (got == 0 && strcmp(r->protocol, "echo") == 0) {
+        return failed(r,
+                      "no echo came back: no load"); /* the others: the log */
+    }
+    return 0;
+}
+
+/* What a server prints on stdout, line by line (see each server's
+ * header): a line matching none of these is torn or garbled. */
+static const char load_log[] = "[{#}] " LOAD_LINE; /* chat, c2c: the load */
+static const char *const log_forms[] = {
+    "listening on {a}",         /* every server, first */
+    "[{#}] connected from {a}", /* every server */
+    "[{#}] connected to {a}",   /* c2c, a peer it dialled */
+    "[{#}] closed",             /* every server */
+    "[{#}] closed ({t})",       /* with the reason: stopping, an errno */
+    "[{#}] refused {a}: {t}",   /* echo, http: too many */
+    "refused {a}: {t}",         /* chat, c2c: full */
+    "[{#}] {t}: dropped",       /* chat, c2c: too slow, too long */
+    "[{#}] bad request: {#}",   /* http */
+    "[{#}] probe {#}",          /* chat, c2c: the probe's line */
+    "[{#}] GET /hello.txt 200", /* http: the load */
+    load_log,
+};
+
+/* After --term-busy: the server's stdout ends with a newline and each
+ * line is one of log_forms, so nothing was half written; with the load's
+ * lines there (every protocol's server but echo logs its traffic). */
+static int check_log(struct run *r)
+{
+    FILE *f = fopen(r->srv.out, "r");
+    char *line = NULL;
+    size_t cap = 0, forms = sizeof log_forms / sizeof log_forms[0];
+    ssize_t n;
+    long count = 0, load = 0;
+    int last_nl = 0;
+    while (f != NULL && (n = getline(&line, &cap, f)) > 0) {
+        count++;
+        last_nl = line[n - 1] == '\n';
+        size_t len = (size_t)n - (size_t)last_nl, k = 0;
+        while (k < forms &&
+               !match(log_forms[k], strlen(log_forms[k]), line, len)) {
+            k++;
+        }
+        if (k == forms || !last_nl) {
+            failed(r, "stdout line %ld is %s: '%.*s'", count,
+                   last_nl ? "not well-formed" : "cut short (no newline)",
+                   (int)(len < 200 ? len : 200), line);
+            break;
+        }
+        load += k >= forms - 2; /* the last two forms: the load's lines */
+    }
+    free(line);
+    if (f != NULL) {
+        fclose(f);
+    }
+    printf("     the server's stdout: %ld lines, %ld of the load's\n", count,
+           load);
+    if (r->why[0] != '\0') {
+        return -1;
+    }
+    if (count == 0 || !last_nl) {
+        return failed(r, "the server's stdout is empty or cut short");
+    }
+    if (load == 0 && strcmp(r->protocol, "echo") != 0) {
+        return failed(r, "none of the load's lines on the server's stdout");
+    }
+    return 0;
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 /* Print the end of a file (the server's log) on stderr: its last
@@ -1063,23 +1413,10 @@ static void dump(const char *title, const char *path)
     }
 }
 
-/* SIGTERM; the server must exit 0 (bounded), and under valgrind with no
- * descriptor left open. Returns 0 or -1. */
-static int stop_server(struct run *r)
+/* The server exited after SIGTERM with STATUS: it must be 0, and under
+ * valgrind no descriptor may be left open. Returns 0 or -1. */
+static int check_exit(struct run *r, int status)
 {
-    kill(r->srv.pid, SIGTERM);
-    long long end = now_ms() + 4000LL * (r->slow > 1 ? 2 : 1);
-    int status = 0;
-    pid_t done = 0;
-    while ((done = waitpid(r->srv.pid, &status, WNOHANG)) == 0 &&
-           now_ms() < end) {
-        sleep_ms(10);
-    }
-    if (done != r->srv.pid) {
-        kill(-r->srv.pid, SIGKILL);
-        waitpid(r->srv.pid, &status, 0);
-        return failed(r, "the server did not stop on SIGTERM");
-    }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         return failed(r, "the server's exit status after SIGTERM: %d",
                       WIFEXITED(status) ? WEXITSTATUS(status)
@@ -1097,10 +1434,74 @@ static int stop_server(struct run *r)
     return open ? failed(r, "a descriptor was left open at exit") : 0;
 }
 
+/* SIGTERM; the server must exit 0 (bounded), and under valgrind with no
+ * descriptor left open. Returns 0 or -1. */
+static int stop_server(struct run *r)
+{
+    kill(r->srv.pid, SIGTERM);
+    long long end = now_ms() + 4000LL * (r->slow > 1 ? 2 : 1);
+    int status = 0;
+    pid_t done = 0;
+    while ((done = waitpid(r->srv.pid, &status, WNOHANG)) == 0 &&
+           now_ms() < end) {
+        sleep_ms(10);
+    }
+    if (done != r->srv.pid) {
+        kill(-r->srv.pid, SIGKILL);
+        waitpid(r->srv.pid, &status, 0);
+        return failed(r, "the server did not stop on SIGTERM");
+    }
+    return check_exit(r, status);
+}
+
+/* After a case (or --exhaust) named NAME, begun at STARTED, whose
+ * connections are closed: the server must be alive, back to BASELINE
+ * descriptors and serve a normal client. Prints the verdict; returns 0,
+ * or 1 (*DEAD set if the server has died). */
+static int after_case(struct run *r, const char *name, long long started,
+                      int baseline, int *dead)
+{
+    int alive = server_alive(&r->srv);
+    if (!alive) {
+        failed(r, "the server died");
+    } else if (settled(r, baseline) == 0 && probe(r) < 0) {
+        prefix_why(r, "after the case, the probe: ", 27);
+    } else {
+        settled(r, baseline);
+    }
+    if (r->why[0] != '\0') {
+        printf("FAIL %s: %s\n", name, r->why);
+        r->why[0] = '\0';
+        *dead = !alive;
+        return 1;
+    }
+    printf("ok   %s (%lld ms)\n", name, now_ms() - started);
+    return 0;
+}
+
+/* --term-busy: SIGTERM under load (term_busy), then the exit status and
+ * the server's stdout. Prints the verdict; returns 0 or 1. */
+static int term_test(struct run *r)
+{
+    long long started = now_ms();
+    int status = 0;
+    if (term_busy(r, r->term_busy, &status) == 0 &&
+        check_exit(r, status) == 0) {
+        check_log(r);
+    }
+    if (r->why[0] != '\0') {
+        printf("FAIL term-busy: %s\n", r->why);
+        return 1;
+    }
+    printf("ok   term-busy (%lld ms)\n", now_ms() - started);
+    return 0;
+}
+
 static void usage(void)
 {
     fprintf(stderr, "usage: hostile [--valgrind PATH] [--timeout SECONDS] "
-                    "[--no-growth-check 1] echo|chat|c2c|http CASE... -- "
+                    "[--no-growth-check 1] [--nofile N|max] [--exhaust N | "
+                    "--term-busy N] echo|chat|c2c|http CASE... -- "
                     "SERVER ARGS...\n");
     exit(2);
 }
@@ -1127,6 +1528,14 @@ int main(int argc, char **argv)
             r.no_growth = 1;
         } else if (!strcmp(argv[i], "--timeout")) {
             timeout = strtol(argv[i + 1], NULL, 10);
+        } else if (!strcmp(argv[i], "--nofile")) {
+            r.nofile = !strcmp(argv[i + 1], "max")
+                           ? -1
+                           : strtol(argv[i + 1], NULL, 10);
+        } else if (!strcmp(argv[i], "--exhaust")) {
+            r.exhaust = strtol(argv[i + 1], NULL, 10);
+        } else if (!strcmp(argv[i], "--term-busy")) {
+            r.term_busy = strtol(argv[i + 1], NULL, 10);
         } else {
             usage();
         }
@@ -1151,9 +1560,9 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     r.deadline = now_ms() + timeout * 1000;
 
-    start_server(&r.srv, server_argv);
+    start_server(&r.srv, server_argv, r.nofile);
     /* Room for a thousand connections at once (the server keeps the
-     * limit it was started with). */
+     * limit it was started with, unless --nofile). */
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
@@ -1179,6 +1588,11 @@ int main(int argc, char **argv)
         printf("FAIL start: %s\n", r.why);
     }
     int dead = status != 0;
+    if (r.exhaust > 0 && !dead) {
+        long long started = now_ms();
+        exhaust(&r, r.exhaust);
+        status |= after_case(&r, "exhaust", started, baseline, &dead);
+    }
     for (int k = first_case; k < last_case && !dead; k++) {
         long long started = now_ms();
         const char *name = strrchr(argv[k], '/');
@@ -1190,22 +1604,11 @@ int main(int argc, char **argv)
         }
         /* The case's connections are closed: the server must notice,
          * serve a normal client, and be back where it started. */
-        int alive = server_alive(&r.srv);
-        if (!alive) {
-            failed(&r, "the server died");
-        } else if (settled(&r, baseline) == 0 && probe(&r) < 0) {
-            prefix_why(&r, "after the case, the probe: ", 27);
-        } else {
-            settled(&r, baseline);
-        }
-        if (r.why[0] != '\0') {
-            printf("FAIL %s: %s\n", name, r.why);
-            r.why[0] = '\0';
-            status = 1;
-            dead = !alive;
-        } else {
-            printf("ok   %s (%lld ms)\n", name, now_ms() - started);
-        }
+        status |= after_case(&r, name, started, baseline, &dead);
+    }
+    if (r.term_busy > 0 && !dead) {
+        status |= term_test(&r);
+        dead = 1; /* it has exited, or been killed */
     }
     if (!dead && server_alive(&r.srv)) {
         if (stop_server(&r) < 0) {
