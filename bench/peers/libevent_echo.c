@@ -23,7 +23,8 @@
 static void on_read(struct bufferevent *bev, void *arg)
 {
     (void)arg;
-    evbuffer_add_buffer(bufferevent_get_output(bev), bufferevent_get_input(bev));
+    evbuffer_add_buffer(bufferevent_get_output(bev),
+                        bufferevent_get_input(bev));
 }
 
 /* EOF or an error: done with this client. */
@@ -63,10 +64,13 @@ int main(int argc, char **argv)
     sin.sin_port = htons((unsigned short)atoi(argc > 1 ? argv[1] : "10086"));
     signal(SIGPIPE, SIG_IGN);
     struct event_base *base = event_base_new();
-    struct evconnlistener *l = base == NULL ? NULL
-        : evconnlistener_new_bind(base, on_accept, NULL,
-                                  LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE,
-                                  4096, (struct sockaddr *)&sin, sizeof sin);
+    struct evconnlistener *l =
+        base == NULL
+            ? NULL
+            : evconnlistener_new_bind(base, on_accept, NULL,
+                                      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE,
+                                      4096, (struct sockaddr *)&sin,
+                                      sizeof sin);
     if (l == NULL) {
         perror("libevent_echo: listen");
         return 1;
